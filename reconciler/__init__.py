@@ -1,0 +1,3 @@
+"""reconciler: HubSpot partner access as code."""
+
+__version__ = "0.1.0"

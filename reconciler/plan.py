@@ -1,0 +1,247 @@
+"""Plan and Step: pure data, built once, then rendered, saved, hashed and applied unchanged.
+
+Apply branches on ``Step.type`` alone (and the ``after`` data), never on the reason
+or a rendering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.errors import PlanError
+
+FORMAT_VERSION = 1
+
+# Step types. Every access change has its own type so a reviewer sees the route.
+REQUEST_ACCESS = "request_access"
+CREATE_USER = "create_user"
+REMOVE_USER = "remove_user"
+GRANT_PARTNER_ADMIN = "grant_partner_admin"
+MIGRATE_TO_PARTNER_ADMIN = "migrate_to_partner_admin"
+PROMOTE_SUPER_ADMIN = "promote_super_admin"
+SET_ACCESS = "set_access"
+SET_SEAT = "set_seat"
+SET_PERMISSIONS = "set_permissions"
+SET_TEAMS = "set_teams"
+SET_NAME = "set_name"
+
+STEP_TYPES: tuple[str, ...] = (
+    REQUEST_ACCESS,
+    CREATE_USER,
+    PROMOTE_SUPER_ADMIN,
+    GRANT_PARTNER_ADMIN,
+    MIGRATE_TO_PARTNER_ADMIN,
+    SET_ACCESS,
+    SET_SEAT,
+    SET_PERMISSIONS,
+    SET_TEAMS,
+    SET_NAME,
+    REMOVE_USER,
+)
+ACCESS_STEP_TYPES = frozenset(
+    {GRANT_PARTNER_ADMIN, MIGRATE_TO_PARTNER_ADMIN, PROMOTE_SUPER_ADMIN, SET_ACCESS}
+)
+CHANNELS: tuple[str, ...] = ("api", "manual", "approval")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One change to one account. ``before``/``after`` hold only the fields it touches."""
+
+    id: str
+    account: int
+    type: str
+    user: str | None
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None
+    reason: str
+    channel: str = "api"
+    depends_on: tuple[str, ...] = ()
+    instructions: tuple[str, ...] = ()
+    source: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "account": self.account,
+            "type": self.type,
+            "user": self.user,
+            "before": dict(self.before) if self.before is not None else None,
+            "after": dict(self.after) if self.after is not None else None,
+            "reason": self.reason,
+            "channel": self.channel,
+            "depends_on": list(self.depends_on),
+            "instructions": list(self.instructions),
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Step:
+        return cls(
+            id=data["id"],
+            account=int(data["account"]),
+            type=data["type"],
+            user=data.get("user"),
+            before=data.get("before"),
+            after=data.get("after"),
+            reason=data.get("reason", ""),
+            channel=data.get("channel", "api"),
+            depends_on=tuple(data.get("depends_on") or ()),
+            instructions=tuple(data.get("instructions") or ()),
+            source=data.get("source"),
+        )
+
+
+@dataclass(frozen=True)
+class SeatImpact:
+    """Paid seats freed and taken, per seat type."""
+
+    freed: Mapping[str, int] = field(default_factory=dict)
+    taken: Mapping[str, int] = field(default_factory=dict)
+
+    def to_data(self) -> dict[str, dict[str, int]]:
+        return {
+            "freed": {k: v for k, v in sorted(self.freed.items()) if v},
+            "taken": {k: v for k, v in sorted(self.taken.items()) if v},
+        }
+
+    @classmethod
+    def total(cls, impacts: Sequence[SeatImpact]) -> SeatImpact:
+        freed: dict[str, int] = {}
+        taken: dict[str, int] = {}
+        for impact in impacts:
+            for k, v in impact.freed.items():
+                freed[k] = freed.get(k, 0) + v
+            for k, v in impact.taken.items():
+                taken[k] = taken.get(k, 0) + v
+        return cls(freed, taken)
+
+
+@dataclass(frozen=True)
+class AccountPlan:
+    """The plan for one account: its steps, or the error that stopped it from planning."""
+
+    account: int
+    name: str
+    steps: tuple[Step, ...] = ()
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    removals: int = 0
+    removal_limit: int | None = None
+    seats: SeatImpact = SeatImpact()
+
+    @property
+    def over_removal_limit(self) -> bool:
+        return self.removal_limit is not None and self.removals > self.removal_limit
+
+    def summary(self) -> dict[str, int]:
+        counts = {channel: 0 for channel in CHANNELS}
+        for step in self.steps:
+            counts[step.channel] += 1
+        return counts
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "name": self.name,
+            "error": self.error,
+            "warnings": list(self.warnings),
+            "summary": {
+                **self.summary(),
+                "steps": len(self.steps),
+                "removals": self.removals,
+                "removal_limit": self.removal_limit,
+            },
+            "seats": self.seats.to_data(),
+            "steps": [s.to_data() for s in self.steps],
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> AccountPlan:
+        summary = data.get("summary") or {}
+        seats = data.get("seats") or {}
+        return cls(
+            account=int(data["account"]),
+            name=data.get("name", ""),
+            steps=tuple(Step.from_data(s) for s in data.get("steps") or ()),
+            error=data.get("error"),
+            warnings=tuple(data.get("warnings") or ()),
+            removals=int(summary.get("removals", 0)),
+            removal_limit=summary.get("removal_limit"),
+            seats=SeatImpact(dict(seats.get("freed") or {}), dict(seats.get("taken") or {})),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every account's plan, and the digest of the current state it was planned against."""
+
+    accounts: tuple[AccountPlan, ...]
+    state_digest: str
+    config_digest: str = ""
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return tuple(step for account in self.accounts for step in account.steps)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(account.steps or account.error for account in self.accounts)
+
+    @property
+    def seats(self) -> SeatImpact:
+        return SeatImpact.total([a.seats for a in self.accounts])
+
+    def to_data(self) -> dict[str, Any]:
+        counts = {channel: 0 for channel in CHANNELS}
+        for step in self.steps:
+            counts[step.channel] += 1
+        return {
+            "format_version": FORMAT_VERSION,
+            "state_digest": self.state_digest,
+            "config_digest": self.config_digest,
+            "summary": {
+                **counts,
+                "steps": len(self.steps),
+                "accounts": len(self.accounts),
+                "accounts_changed": sum(1 for a in self.accounts if a.steps),
+                "accounts_failed": sum(1 for a in self.accounts if a.error),
+            },
+            "seats": self.seats.to_data(),
+            "accounts": [a.to_data() for a in self.accounts],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_data(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Plan:
+        version = data.get("format_version") if isinstance(data, Mapping) else None
+        if version != FORMAT_VERSION:
+            raise PlanError(
+                f"plan file has format_version {version!r}; this reconciler reads {FORMAT_VERSION}"
+            )
+        try:
+            return cls(
+                accounts=tuple(AccountPlan.from_data(a) for a in data["accounts"]),
+                state_digest=str(data["state_digest"]),
+                config_digest=str(data.get("config_digest", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PlanError(f"plan file is malformed: {exc}") from exc
+
+
+def digest(data: Any) -> str:
+    """A stable sha256 of JSON-able data (``sort_keys`` so dict order never matters)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def step_id(account: int, type_: str, user: str | None, after: Any) -> str:
+    """Stable: the same change to the same user gets the same id in every plan."""
+    short = digest([account, type_, user, after])[7:17]
+    return f"{account}-{type_}-{short}"

@@ -1,0 +1,1 @@
+"""Providers: adapters between a backend (the sandbox, HubSpot) and the model."""

@@ -1,0 +1,71 @@
+"""The provider interface: read current state, execute one step, say what the API can do.
+
+.. important::
+
+   A provider is an adapter. It translates between its backend and the model
+   and maps the backend's errors to :class:`~reconciler.errors.ProviderError`
+   (``raise ... from exc``). It never decides *what* changes: the planner does,
+   from the :class:`Capabilities` the provider declares. Rules:
+
+   - ``read_account`` returns the whole current state of one account, users
+     keyed by lower-cased email. What it cannot read goes in
+     ``AccountState.unknown`` rather than being guessed.
+   - ``execute`` performs exactly one ``api`` step and either succeeds or
+     raises; it never half-applies a step it could have refused up front.
+   - Messages never include a token, only the name of its variable.
+   - Instances may be used from several threads, one account per thread at a
+     time; steps within an account are always executed in plan order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from reconciler.model import AccountState, DesiredAccount
+from reconciler.plan import Step
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the provider's API executes; every other step becomes ``manual``.
+
+    ``step_types``: step types it can execute at all. ``seats`` and ``access``:
+    the seats and access kinds it can *assign* (HubSpot's public API cannot
+    assign the partner seat or make anyone Super Admin or Partner Admin).
+    """
+
+    step_types: frozenset[str]
+    seats: frozenset[str]
+    access: frozenset[str]
+
+    def executes(self, step_type: str, after: Mapping[str, Any] | None) -> bool:
+        if step_type not in self.step_types:
+            return False
+        if not after:
+            return True
+        seat = after.get("seat")
+        if seat is not None and seat not in self.seats:
+            return False
+        access = after.get("access")
+        if access is not None:
+            kind = "role" if isinstance(access, Mapping) else str(access)
+            if kind not in self.access:
+                return False
+        return True
+
+
+class Provider(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    def read_account(self, account: DesiredAccount) -> AccountState:
+        """The current state of one account (raises ProviderError)."""
+        ...
+
+    def execute(self, step: Step, account: DesiredAccount) -> None:
+        """Perform one ``api`` step (raises ProviderError or SandboxError)."""
+        ...
+
+    def close(self) -> None: ...
