@@ -9,13 +9,34 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from reconciler.apply import ApplyReport
+from reconciler.engine import (
+    apply_plan,
+    check_fresh,
+    load_plan_file,
+    make_plan,
+    open_provider,
+    parse_shard,
+    read_states,
+    select_accounts,
+)
 from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.importer import import_documents
+from reconciler.model import AccountState, Config
+from reconciler.plan import Plan
+from reconciler.providers.base import Provider
+from reconciler.render.json import render_json
+from reconciler.render.markdown import render_markdown
+from reconciler.render.text import render_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -76,3 +97,243 @@ def sandbox() -> None:
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+# --- plan, apply, show, import ------------------------------------------------
+
+
+def use_color() -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def render(plan: Plan, fmt: str) -> str:
+    if fmt == "json":
+        return render_json(plan)
+    if fmt == "markdown":
+        return render_markdown(plan)
+    return render_text(plan, color=use_color())
+
+
+def write_plan_file(plan: Plan, out: str) -> None:
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(plan.to_json(), encoding="utf-8")
+    except OSError as exc:
+        raise ReconcilerError(f"{out}: cannot write the plan file: {exc.strerror}") from exc
+
+
+def progress_bar(total: int) -> Any:
+    """A progress bar on stderr for long runs at a terminal; a no-op otherwise."""
+    from rich.progress import Progress
+
+    enabled = sys.stderr.isatty() and total >= 20
+    bar = Progress(console=None, transient=True, disable=not enabled)
+    return bar
+
+
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+ACCOUNT = click.option(
+    "--account", "accounts", type=int, multiple=True, help="Only this account (repeatable)."
+)
+SHARD = click.option(
+    "--shard", metavar="K/N", help="Only accounts whose id % N == K-1 (for CI matrices)."
+)
+
+
+def load_config(path: str) -> Config:
+    from reconciler.config import load_config as load
+
+    return load(path)
+
+
+def planned(
+    path: str, accounts: tuple[int, ...], shard: str | None
+) -> tuple[Config, Provider, Plan]:
+    config = load_config(path)
+    provider = open_provider(config)
+    selected = select_accounts(config, accounts, parse_shard(shard))
+    with progress_bar(len(selected)) as bar:
+        task = bar.add_task("reading current state", total=len(selected))
+        plan = make_plan(
+            config, provider, accounts, parse_shard(shard), progress=lambda n: bar.advance(task, n)
+        )
+    return config, provider, replace(plan, config_path=path)
+
+
+@main.command("plan")
+@click.argument("path", type=click.Path())
+@FORMAT
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Save the plan (JSON) for `apply --plan`."
+)
+@ACCOUNT
+@SHARD
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
+)
+@handle_errors
+def plan_command(
+    path: str,
+    fmt: str,
+    out: str | None,
+    accounts: tuple[int, ...],
+    shard: str | None,
+    detailed_exitcode: bool,
+) -> None:
+    """Read current state, diff, and print the ordered plan. Changes nothing."""
+    _, provider, plan = planned(path, accounts, shard)
+    provider.close()
+    if out:
+        write_plan_file(plan, out)
+    click.echo(render(plan, fmt), nl=False)
+    if out:
+        click.echo(
+            f"Saved the plan to {out}; apply it with: reconciler apply --plan {out}", err=True
+        )
+    failed = [a for a in plan.accounts if a.error]
+    if failed:
+        click.echo(
+            f"error: {len(failed)} account(s) cannot be planned: {', '.join(str(a.account) for a in failed)}",
+            err=True,
+        )
+        sys.exit(EXIT_ERROR)
+    if detailed_exitcode and plan.has_changes:
+        sys.exit(EXIT_CHANGES)
+
+
+def report_lines(report: ApplyReport) -> list[str]:
+    lines = []
+    for account in report.accounts:
+        title = f"{account.name} ({account.account})"
+        if account.error:
+            lines.append(f"{title}: failed: {account.error}")
+            continue
+        parts = [
+            f"{account.count(status)} {status}"
+            for status in ("applied", "pending", "waiting", "failed", "not attempted")
+            if account.count(status)
+        ]
+        lines.append(f"{title}: {account.status}: {', '.join(parts) or 'nothing to do'}")
+        for outcome in account.outcomes:
+            if outcome.status == "failed":
+                lines.append(
+                    f"  failed: {outcome.step.type} {outcome.step.user}: {outcome.message}"
+                )
+    manual = report.left_by_hand
+    if manual:
+        lines.append("")
+        lines.append(f"Left to do by hand ({len(manual)}):")
+        for outcome in manual:
+            step = outcome.step
+            lines.append(f"  [{step.account}] {step.type} {step.user}: {outcome.message}")
+            lines.extend(f"      {n}. {text}" for n, text in enumerate(step.instructions, 1))
+    return lines
+
+
+@main.command("apply")
+@click.argument("path", type=click.Path(), required=False)
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False), help="Apply this saved plan.")
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Allow more removals than max_removals.")
+@ACCOUNT
+@SHARD
+@handle_errors
+def apply_command(
+    path: str | None,
+    plan_file: str | None,
+    auto_approve: bool,
+    force: bool,
+    accounts: tuple[int, ...],
+    shard: str | None,
+) -> None:
+    """Apply the plan (or a saved plan, refusing it when stale)."""
+    if plan_file:
+        if accounts or shard:
+            raise click.UsageError(
+                "--account and --shard cannot be used with --plan (the plan fixes its accounts)"
+            )
+        plan = load_plan_file(plan_file)
+        config_path = path or plan.config_path
+        if not config_path:
+            raise click.UsageError(
+                "the plan file does not say which config it came from; give PATH"
+            )
+        config = load_config(config_path)
+        provider = open_provider(config)
+        check_fresh(plan, config, provider)
+    else:
+        if not path:
+            raise click.UsageError("give the config PATH, or --plan PLANFILE")
+        config, provider, plan = planned(path, accounts, shard)
+    try:
+        click.echo(render(plan, "text"), nl=False)
+        if not plan.steps:
+            click.echo("Nothing to apply.")
+            if any(a.error for a in plan.accounts):
+                sys.exit(EXIT_ERROR)
+            return
+        if not auto_approve:
+            if not sys.stdin.isatty():
+                raise ReconcilerError(
+                    "refusing to apply without confirmation: no terminal; pass --auto-approve"
+                )
+            click.confirm("Apply these changes?", abort=True)
+        report = apply_plan(plan, config, provider, force=force)
+    finally:
+        provider.close()
+    for line in report_lines(report):
+        click.echo(line)
+    if report.failed:
+        names = ", ".join(str(a.account) for a in report.failed)
+        click.echo(f"error: {len(report.failed)} account(s) failed: {names}", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+@main.command("show")
+@click.argument("planfile", type=click.Path(dir_okay=False))
+@FORMAT
+@handle_errors
+def show_command(planfile: str, fmt: str) -> None:
+    """Render a saved plan."""
+    click.echo(render(load_plan_file(planfile), fmt), nl=False)
+
+
+@main.command("import")
+@click.argument("path", type=click.Path())
+@ACCOUNT
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Write one YAML file per account here."
+)
+@handle_errors
+def import_command(path: str, accounts: tuple[int, ...], out: str | None) -> None:
+    """Write the current state of the accounts as config YAML."""
+    config = load_config(path)
+    provider = open_provider(config)
+    try:
+        pairs = read_states(provider, select_accounts(config, accounts))
+    finally:
+        provider.close()
+    failed = [(a.id, s) for a, s in pairs if isinstance(s, str)]
+    for account_id, message in failed:
+        click.echo(f"error: account {account_id}: {message}", err=True)
+    states = [s for _, s in pairs if isinstance(s, AccountState)]
+    documents = import_documents(states)
+    if out:
+        for account_id, text in documents:
+            target = Path(out) / f"{account_id}.yaml"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {len(documents)} account file(s) to {out}", err=True)
+    else:
+        click.echo("---\n".join(text for _, text in documents), nl=False)
+    if failed:
+        sys.exit(EXIT_ERROR)

@@ -60,7 +60,12 @@ class ProviderError(ReconcilerError):
     """A provider could not read or write an account."""
 
     def __init__(
-        self, message: str, *, provider: str = "", account: int | None = None, retryable: bool = False
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        account: int | None = None,
+        retryable: bool = False,
     ) -> None:
         self.provider = provider
         self.account = account

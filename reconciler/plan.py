@@ -183,6 +183,7 @@ class Plan:
     accounts: tuple[AccountPlan, ...]
     state_digest: str
     config_digest: str = ""
+    config_path: str = ""
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -204,6 +205,7 @@ class Plan:
             "format_version": FORMAT_VERSION,
             "state_digest": self.state_digest,
             "config_digest": self.config_digest,
+            "config_path": self.config_path,
             "summary": {
                 **counts,
                 "steps": len(self.steps),
@@ -230,6 +232,7 @@ class Plan:
                 accounts=tuple(AccountPlan.from_data(a) for a in data["accounts"]),
                 state_digest=str(data["state_digest"]),
                 config_digest=str(data.get("config_digest", "")),
+                config_path=str(data.get("config_path", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"plan file is malformed: {exc}") from exc

@@ -1,0 +1,105 @@
+"""Keyed diff of desired vs current: by account, then by lower-cased email, field by field.
+
+Fields the config does not set (None in DesiredUser) are not managed and never
+diffed; neither is anything the provider reported as unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from reconciler.model import AccountState, DesiredAccount, Permissions, Teams, User
+
+CREATE = "create"
+REMOVE = "remove"
+UPDATE = "update"
+UNMANAGED = "unmanaged"
+
+FIELDS: tuple[str, ...] = ("access", "seat", "permissions", "teams", "name")
+
+
+@dataclass(frozen=True)
+class UserChange:
+    """How one user must change. ``target`` is the whole user as it should end up."""
+
+    key: str
+    kind: str
+    current: User | None
+    target: User | None
+    fields: tuple[str, ...] = ()
+    source: str | None = None
+    reason: str = ""
+
+
+def desired_target(
+    desired: DesiredAccount, key: str, current: User | None, unknown: frozenset[str]
+) -> User:
+    """The user as it should be: current values for every field the config leaves alone."""
+    want = desired.users[key]
+    base = current or User(email=want.email)
+
+    def managed(field: str) -> bool:
+        return f"{key}.{field}" not in unknown
+
+    changes: dict[str, object] = {}
+    if want.access is not None and managed("access"):
+        changes["access"] = want.access
+    if want.seat is not None and managed("seat"):
+        changes["seat"] = want.seat
+    if want.first_name is not None and managed("first_name"):
+        changes["first_name"] = want.first_name
+    if want.last_name is not None and managed("last_name"):
+        changes["last_name"] = want.last_name
+    if want.teams is not None and managed("teams"):
+        changes["teams"] = want.teams
+    if want.permissions is not None and managed("permissions"):
+        changes["permissions"] = want.permissions
+    if current is None:
+        changes.setdefault("teams", Teams())
+        changes.setdefault("permissions", Permissions())
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def changed_fields(current: User, target: User) -> tuple[str, ...]:
+    fields = []
+    if current.access != target.access:
+        fields.append("access")
+    if current.seat != target.seat:
+        fields.append("seat")
+    if current.permissions != target.permissions:
+        fields.append("permissions")
+    if current.teams != target.teams:
+        fields.append("teams")
+    if (current.first_name, current.last_name) != (target.first_name, target.last_name):
+        fields.append("name")
+    return tuple(fields)
+
+
+def diff_account(desired: DesiredAccount, current: AccountState) -> list[UserChange]:
+    """Every user that must change, in email order (the planner decides the real order)."""
+    changes: list[UserChange] = []
+    for key in sorted(desired.users.keys() | current.users.keys()):
+        want = desired.users.get(key)
+        have = current.users.get(key)
+        source = str(want.source) if want is not None and want.source is not None else None
+        if want is None:
+            assert have is not None
+            changes.append(UserChange(key, UNMANAGED, have, None, reason="not in the config"))
+        elif want.state == "absent":
+            if have is not None:
+                changes.append(
+                    UserChange(key, REMOVE, have, None, source=source, reason="state: absent")
+                )
+        elif have is None:
+            target = desired_target(desired, key, None, current.unknown)
+            changes.append(
+                UserChange(key, CREATE, None, target, FIELDS, source, "declared in the config")
+            )
+        else:
+            target = desired_target(desired, key, have, current.unknown)
+            fields = changed_fields(have, target)
+            if fields:
+                changes.append(
+                    UserChange(key, UPDATE, have, target, fields, source, "differs from the config")
+                )
+    return changes

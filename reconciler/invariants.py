@@ -1,0 +1,141 @@
+"""The six invariants of SPEC §3 as pure functions over an AccountState.
+
+Each invariant yields a *measure* of how badly it is broken (a count or a set
+of offenders). The planner accepts a step only if no measure grows beyond what
+the account started with: a plan never introduces a violation, and one that
+the current state already has is reported, never made worse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from reconciler.catalog import Catalogue
+from reconciler.model import PAID_SEATS, AccountState, Partner, user_key
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the invariants need besides the state itself."""
+
+    partner: Partner
+    actor: str
+    catalogue: Catalogue
+    min_super_admins: int = 1
+
+
+@dataclass(frozen=True)
+class Measures:
+    super_admin_deficit: int
+    partner_admin_without_partner_seat: frozenset[str]
+    ineligible_partner_users: frozenset[str]
+    seat_overflow: Mapping[str, int]
+    forbidden_partner_admin_permissions: frozenset[tuple[str, str]]
+    actor_missing: frozenset[str]
+
+
+def super_admin_deficit(state: AccountState, ctx: Context) -> int:
+    """1. At least ``min_super_admins`` Super Admins."""
+    count = sum(1 for u in state.users.values() if u.access.kind == "super_admin")
+    return max(0, ctx.min_super_admins - count)
+
+
+def partner_admins_without_partner_seat(state: AccountState) -> frozenset[str]:
+    """2. Every Partner Admin holds a partner seat."""
+    return frozenset(
+        k
+        for k, u in state.users.items()
+        if u.access.kind == "partner_admin" and u.seat != "partner"
+    )
+
+
+def ineligible_partner_users(state: AccountState, ctx: Context) -> frozenset[str]:
+    """3. Partner seats and Partner Admin only for eligible partner employees."""
+    return frozenset(
+        k
+        for k, u in state.users.items()
+        if (u.seat == "partner" or u.access.kind == "partner_admin")
+        and not ctx.partner.is_employee(u.email)
+    )
+
+
+def seat_overflow(state: AccountState) -> dict[str, int]:
+    """4. Paid seats in use never exceed those the account owns, per seat type."""
+    used = state.seats_used()
+    return {s: max(0, used[s] - int(state.seats_owned.get(s, 0))) for s in PAID_SEATS}
+
+
+def forbidden_partner_admin_permissions(
+    state: AccountState, ctx: Context
+) -> frozenset[tuple[str, str]]:
+    """5. No Partner Admin holds a permission that Partner Admin cannot have."""
+    forbidden = ctx.catalogue.partner_admin_forbidden
+    return frozenset(
+        (k, p)
+        for k, u in state.users.items()
+        if u.access.kind == "partner_admin"
+        for p in u.permissions.add & forbidden
+    )
+
+
+def actor_permissions(state: AccountState, ctx: Context) -> frozenset[str] | None:
+    """The actor's effective permissions, or None when the actor is not a user there."""
+    actor = state.users.get(user_key(ctx.actor))
+    if actor is None:
+        return None
+    return ctx.catalogue.effective(actor, dict(state.roles))
+
+
+def measure(state: AccountState, ctx: Context, actor_baseline: frozenset[str]) -> Measures:
+    """6. The actor keeps its own access: every permission it started with."""
+    actor = actor_permissions(state, ctx)
+    missing = actor_baseline - (actor if actor is not None else frozenset())
+    if actor is None and actor_baseline:
+        missing = missing | {"(the actor user itself)"}
+    return Measures(
+        super_admin_deficit(state, ctx),
+        partner_admins_without_partner_seat(state),
+        ineligible_partner_users(state, ctx),
+        seat_overflow(state),
+        forbidden_partner_admin_permissions(state, ctx),
+        frozenset(missing),
+    )
+
+
+def new_violations(baseline: Measures, after: Measures, ctx: Context) -> list[str]:
+    """What ``after`` breaks that ``baseline`` did not: one human sentence each."""
+    problems: list[str] = []
+    if after.super_admin_deficit > baseline.super_admin_deficit:
+        have = ctx.min_super_admins - after.super_admin_deficit
+        problems.append(
+            f"the account would have {have} Super Admin{'s' if have != 1 else ''}"
+            f" (min_super_admins is {ctx.min_super_admins})"
+        )
+    for email in sorted(
+        after.partner_admin_without_partner_seat - baseline.partner_admin_without_partner_seat
+    ):
+        problems.append(f"{email} would be Partner Admin without the partner seat")
+    for email in sorted(after.ineligible_partner_users - baseline.ineligible_partner_users):
+        problems.append(
+            f"{email} is not an eligible partner employee and cannot hold the partner seat"
+            " or Partner Admin"
+        )
+    for seat in PAID_SEATS:
+        if after.seat_overflow.get(seat, 0) > baseline.seat_overflow.get(seat, 0):
+            problems.append(f"{seat} seats in use would exceed the {seat} seats the account owns")
+    for email, permission in sorted(
+        after.forbidden_partner_admin_permissions - baseline.forbidden_partner_admin_permissions
+    ):
+        problems.append(
+            f"Partner Admin {email} would hold {permission}, which Partner Admin cannot have"
+        )
+    for permission in sorted(after.actor_missing - baseline.actor_missing):
+        problems.append(f"the actor {ctx.actor} would lose {permission}")
+    return problems
+
+
+def violations(state: AccountState, ctx: Context) -> list[str]:
+    """Every invariant the state breaks, measured from a clean slate (the actor keeps nothing)."""
+    clean = Measures(0, frozenset(), frozenset(), {}, frozenset(), frozenset())
+    return new_violations(clean, measure(state, ctx, frozenset()), ctx)

@@ -1,0 +1,563 @@
+"""Diff → ordered steps, simulated against the invariants after every step.
+
+Each user's changes form a *chain* whose internal order is fixed (the partner
+seat before Partner Admin; leaving Partner Admin before leaving the seat). The
+scheduler then repeatedly takes, in a deterministic priority order, the first
+chain whose next step breaks no invariant on the simulated state. Steps that
+free what others need (a seat, a second Super Admin) therefore come first
+exactly when they are needed, and a desired state no order can reach is an
+error for that account alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from reconciler import plan as p
+from reconciler.catalog import Catalogue
+from reconciler.diff import CREATE, REMOVE, UNMANAGED, UPDATE, UserChange, diff_account
+from reconciler.instructions import manual_instructions
+from reconciler.invariants import Context, actor_permissions, measure, new_violations, violations
+from reconciler.model import (
+    PAID_SEATS,
+    Access,
+    AccountState,
+    DesiredAccount,
+    Partner,
+    Permissions,
+    Teams,
+    User,
+    user_key,
+)
+from reconciler.plan import AccountPlan, Plan, SeatImpact, Step
+from reconciler.providers.base import Capabilities
+
+# Which chain goes first when several could: grow Super Admins, then create,
+# free seats, move access, take seats, then the small things, removals last.
+PRIORITY: Mapping[str, int] = {
+    p.REQUEST_ACCESS: 0,
+    p.PROMOTE_SUPER_ADMIN: 1,
+    p.CREATE_USER: 2,
+    p.SET_SEAT: 3,
+    p.MIGRATE_TO_PARTNER_ADMIN: 4,
+    p.GRANT_PARTNER_ADMIN: 4,
+    p.SET_ACCESS: 5,
+    p.SET_PERMISSIONS: 6,
+    p.SET_TEAMS: 7,
+    p.SET_NAME: 8,
+    p.REMOVE_USER: 9,
+}
+
+
+@dataclass
+class Draft:
+    """A step before scheduling gives it its dependencies and channel."""
+
+    type: str
+    email: str
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None
+    reason: str
+    source: str | None
+
+
+@dataclass
+class Chain:
+    key: str
+    drafts: list[Draft]
+    position: int = 0
+    previous: str | None = None
+    blocked_at: int | None = None
+    extra: list[Draft] = field(default_factory=list)
+
+    @property
+    def next(self) -> Draft | None:
+        return self.drafts[self.position] if self.position < len(self.drafts) else None
+
+
+def simulate(
+    state: AccountState, type_: str, email: str | None, after: Mapping[str, Any] | None
+) -> AccountState:
+    """The state after one step: the same meaning every provider gives the step."""
+    if type_ == p.REQUEST_ACCESS:
+        return replace(state, partner_access=str((after or {}).get("partner_access", "pending")))
+    assert email is not None
+    if type_ == p.CREATE_USER:
+        assert after is not None
+        return state.with_user(User.from_data(after))
+    if type_ == p.REMOVE_USER:
+        return state.without_user(email)
+    user = state.users[user_key(email)]
+    assert after is not None
+    if type_ in p.ACCESS_STEP_TYPES:
+        user = replace(user, access=Access.parse(after["access"]))
+    elif type_ == p.SET_SEAT:
+        user = replace(user, seat=str(after["seat"]))
+    elif type_ == p.SET_PERMISSIONS:
+        user = replace(user, permissions=Permissions.from_data(after["permissions"]))
+    elif type_ == p.SET_TEAMS:
+        user = replace(user, teams=Teams.from_data(after["teams"]))
+    elif type_ == p.SET_NAME:
+        user = replace(
+            user,
+            first_name=after.get("first_name", user.first_name),
+            last_name=after.get("last_name", user.last_name),
+        )
+    else:
+        raise ValueError(f"unknown step type {type_!r}")
+    return state.with_user(user)
+
+
+def access_step_type(before: Access, after: Access) -> str:
+    if after.kind == "super_admin":
+        return p.PROMOTE_SUPER_ADMIN
+    if after.kind == "partner_admin":
+        return p.MIGRATE_TO_PARTNER_ADMIN if before.kind == "super_admin" else p.GRANT_PARTNER_ADMIN
+    return p.SET_ACCESS
+
+
+def user_chain(change: UserChange, forbidden: frozenset[str]) -> list[Draft]:
+    """The steps of one user's change, in the only order that is safe for that user."""
+    current, target = change.current, change.target
+    src = change.source
+    if change.kind == CREATE:
+        assert target is not None
+        reason = f"{target.email} is in the config but not in the account"
+        return [Draft(p.CREATE_USER, target.email, None, target.to_data(), reason, src)]
+    if change.kind == REMOVE:
+        assert current is not None
+        return [Draft(p.REMOVE_USER, current.email, current.to_data(), None, change.reason, src)]
+    assert current is not None and target is not None and change.kind == UPDATE
+    email = current.email
+    if target.access.kind == "partner_admin" and target.permissions.add & forbidden:
+        # Partner Admin cannot hold these; drop them even where permissions are unmanaged.
+        kept = Permissions(target.permissions.add - forbidden, target.permissions.remove)
+        target = replace(target, permissions=kept)
+    fields = set(change.fields)
+    if current.permissions != target.permissions:
+        fields.add("permissions")
+
+    def seat() -> list[Draft]:
+        if "seat" not in fields:
+            return []
+        why = f"the config gives {email} the {target.seat} seat"
+        return [Draft(p.SET_SEAT, email, {"seat": current.seat}, {"seat": target.seat}, why, src)]
+
+    def access() -> list[Draft]:
+        if "access" not in fields:
+            return []
+        type_ = access_step_type(current.access, target.access)
+        why = f"the config makes {email} {target.access} (now {current.access})"
+        before, after = {"access": current.access.to_data()}, {"access": target.access.to_data()}
+        return [Draft(type_, email, before, after, why, src)]
+
+    def permissions() -> list[Draft]:
+        if "permissions" not in fields:
+            return []
+        why = f"the config sets individual permission changes for {email}"
+        before = {"permissions": current.permissions.to_data()}
+        after = {"permissions": target.permissions.to_data()}
+        return [Draft(p.SET_PERMISSIONS, email, before, after, why, src)]
+
+    becoming_pa = target.access.kind == "partner_admin" and current.access.kind != "partner_admin"
+    leaving_pa = current.access.kind == "partner_admin" and target.access.kind != "partner_admin"
+    if becoming_pa:
+        drafts = permissions() + seat() + access()
+    elif leaving_pa:
+        drafts = access() + seat() + permissions()
+    else:
+        drafts = seat() + access() + permissions()
+    if "teams" in fields:
+        why = f"the config puts {email} in other teams"
+        drafts.append(
+            Draft(
+                p.SET_TEAMS,
+                email,
+                {"teams": current.teams.to_data()},
+                {"teams": target.teams.to_data()},
+                why,
+                src,
+            )
+        )
+    if "name" in fields:
+        before_name = {"first_name": current.first_name, "last_name": current.last_name}
+        after_name = {"first_name": target.first_name, "last_name": target.last_name}
+        drafts.append(
+            Draft(p.SET_NAME, email, before_name, after_name, f"the config renames {email}", src)
+        )
+    return drafts
+
+
+def actor_refusal(draft: Draft, state: AccountState, ctx: Context) -> str | None:
+    """Why the actor may not do this step itself (so a person must), or None."""
+    actor = state.users.get(user_key(ctx.actor))
+    perms = actor_permissions(state, ctx) or frozenset()
+    is_super = actor is not None and actor.access.kind == "super_admin"
+    role = f"the actor {ctx.actor} is {actor.access if actor else 'not a user here'}"
+    if draft.type == p.REQUEST_ACCESS:
+        return None
+    if not is_super and "users.write" not in perms:
+        return f"{role}; managing users needs Super Admin or users.write"
+    before_access = (
+        Access.parse(draft.before["access"]) if draft.before and "access" in draft.before else None
+    )
+    after_access = (
+        Access.parse(draft.after["access"]) if draft.after and "access" in draft.after else None
+    )
+    touches_super = (after_access is not None and after_access.kind == "super_admin") or (
+        before_access is not None and before_access.kind == "super_admin"
+    )
+    if touches_super and not is_super:
+        return f"{role}; only a Super Admin can add or remove Super Admins"
+    seats = {
+        (draft.after or {}).get("seat"),
+        (draft.before or {}).get("seat") if draft.type == p.SET_SEAT else None,
+    }
+    if seats & set(PAID_SEATS) and not is_super and "billing.write" not in perms:
+        return f"{role}; changing paid seats needs Super Admin or users.write and billing.write"
+    return None
+
+
+def seat_impact(steps: Iterable[Step]) -> SeatImpact:
+    freed: dict[str, int] = {}
+    taken: dict[str, int] = {}
+    for step in steps:
+        before = (step.before or {}).get("seat")
+        after = (step.after or {}).get("seat")
+        if step.type == p.SET_SEAT and before == after:
+            continue
+        if before in PAID_SEATS:
+            freed[before] = freed.get(before, 0) + 1
+        if after in PAID_SEATS:
+            taken[after] = taken.get(after, 0) + 1
+    return SeatImpact(freed, taken)
+
+
+def check_references(
+    desired: DesiredAccount, current: AccountState, changes: list[UserChange]
+) -> list[str]:
+    """Roles and teams must exist in the account; a role's seat must be the user's seat."""
+    problems = []
+    for change in changes:
+        target = change.target
+        if target is None or change.kind == UNMANAGED:
+            continue
+        where = f"{change.source}: " if change.source else ""
+        if target.access.kind == "role":
+            role = current.roles.get(target.access.role or "")
+            if role is None:
+                known = ", ".join(sorted(current.roles)) or "none"
+                problems.append(
+                    f"{where}{target.email}: role '{target.access.role}' does not exist in account"
+                    f" {current.id} (roles there: {known})"
+                )
+            elif role.seat and role.seat != target.seat:
+                problems.append(
+                    f"{where}{target.email}: role '{role.name}' needs the {role.seat} seat, not {target.seat}"
+                )
+        for team in target.teams.names():
+            if team not in current.teams:
+                known = ", ".join(sorted(current.teams)) or "none"
+                problems.append(
+                    f"{where}{target.email}: team '{team}' does not exist in account {current.id}"
+                    f" (teams there: {known})"
+                )
+    return problems
+
+
+def plan_access_request(desired: DesiredAccount, current: AccountState, name: str) -> AccountPlan:
+    """No partner access yet: the only possible step is the access request."""
+    pending = current.partner_access == "pending"
+    before = {"partner_access": current.partner_access}
+    after = {"partner_access": "granted" if pending else "pending"}
+    reason = (
+        f"the access request for {desired.actor} is waiting for the client's approval"
+        if pending
+        else f"the partner has no access to this account; request access for {desired.actor}"
+    )
+    step_data = p.Step(
+        id=p.step_id(desired.id, p.REQUEST_ACCESS, desired.actor, after),
+        account=desired.id,
+        type=p.REQUEST_ACCESS,
+        user=desired.actor,
+        before=before,
+        after=after,
+        reason=reason,
+        channel="approval",
+        source=str(desired.source) if desired.source else None,
+    )
+    step = replace(step_data, instructions=manual_instructions(step_data, name))
+    warning = "every other change to this account waits for the client to approve partner access"
+    return AccountPlan(desired.id, name, (step,), warnings=(warning,))
+
+
+def plan_account(
+    desired: DesiredAccount,
+    current: AccountState,
+    partner: Partner,
+    catalogue: Catalogue,
+    capabilities: Capabilities,
+    provider: str = "sandbox",
+) -> AccountPlan:
+    """The ordered, invariant-keeping steps that take one account from current to desired."""
+    name = desired.name or current.name or str(desired.id)
+    if current.partner_access != "granted":
+        return plan_access_request(desired, current, name)
+    ctx = Context(partner, desired.actor, catalogue, desired.min_super_admins)
+    changes = diff_account(desired, current)
+    warnings = [
+        f"the current state already breaks an invariant: {v}" for v in violations(current, ctx)
+    ]
+    actor_key = user_key(desired.actor)
+    chains: list[Chain] = []
+    for change in changes:
+        if change.kind == UNMANAGED:
+            assert change.current is not None
+            if change.key == actor_key:
+                continue
+            if desired.unmanaged_users == "report":
+                user = change.current
+                warnings.append(
+                    f"unmanaged user {user.email} ({user.access}, {user.seat} seat) is not in the config"
+                )
+            elif desired.unmanaged_users == "remove":
+                why = f"{change.current.email} is not in the config and unmanaged_users is remove"
+                chains.append(
+                    Chain(
+                        change.key,
+                        [
+                            Draft(
+                                p.REMOVE_USER,
+                                change.current.email,
+                                change.current.to_data(),
+                                None,
+                                why,
+                                None,
+                            )
+                        ],
+                    )
+                )
+            continue
+        if change.key == actor_key and change.kind == REMOVE:
+            return AccountPlan(
+                desired.id,
+                name,
+                error=f"{change.source}: refusing to remove the tool's own actor {desired.actor}",
+            )
+        chains.append(Chain(change.key, user_chain(change, catalogue.partner_admin_forbidden)))
+    problems = check_references(desired, current, changes)
+    if problems:
+        return AccountPlan(desired.id, name, error="; ".join(problems), warnings=tuple(warnings))
+    try:
+        steps = schedule(desired.id, chains, current, ctx, capabilities, provider, name)
+    except PlanningBlocked as exc:
+        return AccountPlan(desired.id, name, error=str(exc), warnings=tuple(warnings))
+    removals = sum(1 for s in steps if s.type == p.REMOVE_USER)
+    limit = desired.max_removals.allowed(len(current.users))
+    if removals > limit:
+        warnings.append(
+            f"{removals} removals exceed max_removals {desired.max_removals} ({limit} of"
+            f" {len(current.users)} users); apply refuses this account without --force"
+        )
+    return AccountPlan(
+        desired.id,
+        name,
+        tuple(steps),
+        warnings=tuple(warnings),
+        removals=removals,
+        removal_limit=limit,
+        seats=seat_impact(steps),
+    )
+
+
+class PlanningBlocked(Exception):
+    """No order of the remaining steps keeps the invariants."""
+
+
+def split_paid_swap(chains: list[Chain]) -> bool:
+    """Break one blocked paid→paid seat move into paid→none→paid so seats can be swapped."""
+    for chain in chains:
+        draft = chain.next
+        if draft is None or draft.type != p.SET_SEAT or draft.before is None or draft.after is None:
+            continue
+        before, after = draft.before["seat"], draft.after["seat"]
+        if before in PAID_SEATS and after in PAID_SEATS:
+            free = Draft(
+                p.SET_SEAT,
+                draft.email,
+                {"seat": before},
+                {"seat": "none"},
+                draft.reason + " (freed first so seats can be swapped)",
+                draft.source,
+            )
+            take = Draft(
+                p.SET_SEAT,
+                draft.email,
+                {"seat": "none"},
+                {"seat": after},
+                draft.reason,
+                draft.source,
+            )
+            chain.drafts[chain.position : chain.position + 1] = [free, take]
+            return True
+    return False
+
+
+def schedule(
+    account: int,
+    chains: list[Chain],
+    current: AccountState,
+    ctx: Context,
+    capabilities: Capabilities,
+    provider: str,
+    name: str,
+) -> list[Step]:
+    state = current
+    actor = actor_permissions(current, ctx) or frozenset()
+    baseline = measure(current, ctx, actor)
+    steps: list[Step] = []
+    seen_ids: set[str] = set()
+    while True:
+        pending = sorted(
+            (c for c in chains if c.next is not None),
+            key=lambda c: (PRIORITY[c.next.type] if c.next else 99, c.key),
+        )
+        if not pending:
+            return steps
+        chosen: tuple[Chain, AccountState] | None = None
+        first_block: tuple[Draft, list[str]] | None = None
+        for chain in pending:
+            draft = chain.next
+            assert draft is not None
+            after_state = simulate(state, draft.type, draft.email, draft.after)
+            problems = new_violations(baseline, measure(after_state, ctx, actor), ctx)
+            if not problems:
+                chosen = (chain, after_state)
+                break
+            if chain.blocked_at is None:
+                chain.blocked_at = len(steps)
+            if first_block is None:
+                first_block = (draft, problems)
+        if chosen is None:
+            if split_paid_swap(pending):
+                continue
+            assert first_block is not None
+            draft, problems = first_block
+            where = f"{draft.source}: " if draft.source else ""
+            raise PlanningBlocked(
+                f"{where}no safe order: {describe(draft)} would break an invariant: {'; '.join(problems)}"
+            )
+        chain, next_state = chosen
+        draft = chain.next
+        assert draft is not None
+        depends = [chain.previous] if chain.previous else []
+        if chain.blocked_at is not None:
+            depends += [s.id for s in steps[chain.blocked_at :]]
+            chain.blocked_at = None
+        step = make_step(
+            account, draft, tuple(dict.fromkeys(depends)), state, ctx, capabilities, provider, name
+        )
+        if step.id in seen_ids:
+            step = replace(step, id=f"{step.id}-{len(steps)}")
+        seen_ids.add(step.id)
+        steps.append(step)
+        chain.previous = step.id
+        chain.position += 1
+        state = next_state
+
+
+def make_step(
+    account: int,
+    draft: Draft,
+    depends_on: tuple[str, ...],
+    state: AccountState,
+    ctx: Context,
+    capabilities: Capabilities,
+    provider: str,
+    name: str,
+) -> Step:
+    channel = "api"
+    reason = draft.reason
+    if not capabilities.executes(draft.type, draft.after):
+        channel = "manual"
+        reason += f"; manual: the {provider} API cannot {describe(draft)}"
+    else:
+        refusal = actor_refusal(draft, state, ctx)
+        if refusal:
+            channel = "manual"
+            reason += f"; manual: {refusal}"
+    step = Step(
+        id=p.step_id(account, draft.type, draft.email, draft.after),
+        account=account,
+        type=draft.type,
+        user=draft.email,
+        before=draft.before,
+        after=draft.after,
+        reason=reason,
+        channel=channel,
+        depends_on=depends_on,
+        source=draft.source,
+    )
+    if channel == "manual":
+        step = replace(step, instructions=manual_instructions(step, name))
+    return step
+
+
+def describe(draft: Draft | Step) -> str:
+    """A short verb phrase: 'make ana@x Partner Admin'."""
+    after = draft.after or {}
+    before = draft.before or {}
+    email = draft.email if isinstance(draft, Draft) else draft.user
+    if draft.type == p.CREATE_USER:
+        return f"create {email} as {Access.parse(after.get('access', 'basic'))} with the {after.get('seat')} seat"
+    if draft.type == p.REMOVE_USER:
+        return f"remove {email}"
+    if draft.type in p.ACCESS_STEP_TYPES:
+        return (
+            f"make {email} {Access.parse(after['access'])} (now {Access.parse(before['access'])})"
+        )
+    if draft.type == p.SET_SEAT:
+        return f"move {email} from the {before.get('seat')} seat to the {after.get('seat')} seat"
+    if draft.type == p.SET_PERMISSIONS:
+        return f"change individual permissions of {email}"
+    if draft.type == p.SET_TEAMS:
+        return f"change the teams of {email}"
+    if draft.type == p.SET_NAME:
+        return f"rename {email}"
+    if draft.type == p.REQUEST_ACCESS:
+        return f"request partner access for {email}"
+    return f"{draft.type} {email}"
+
+
+def build_plan(
+    pairs: Iterable[tuple[DesiredAccount, AccountState | str]],
+    partner: Partner,
+    catalogue: Catalogue,
+    capabilities: Capabilities,
+    provider: str = "sandbox",
+    config_digest: str = "",
+) -> Plan:
+    """Every account's plan. A string instead of a state is that account's read error."""
+    accounts: list[AccountPlan] = []
+    read: list[AccountState | tuple[int, str]] = []
+    for desired, current in sorted(pairs, key=lambda pair: pair[0].id):
+        if isinstance(current, str):
+            accounts.append(AccountPlan(desired.id, desired.name or str(desired.id), error=current))
+            read.append((desired.id, current))
+            continue
+        read.append(current)
+        accounts.append(plan_account(desired, current, partner, catalogue, capabilities, provider))
+    return Plan(tuple(accounts), state_digest(read), config_digest)
+
+
+def state_digest(states: Iterable[AccountState | tuple[int, str]]) -> str:
+    """The digest a saved plan is checked against: the same function plan and apply use."""
+    data: dict[str, Any] = {}
+    for state in states:
+        if isinstance(state, AccountState):
+            data[str(state.id)] = state.to_data()
+        else:
+            data[str(state[0])] = {"error": state[1]}
+    return p.digest(data)

@@ -1,0 +1,99 @@
+"""Renderings of a Plan: pure functions from a Plan value to text."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler import plan as p
+from reconciler.model import Access
+from reconciler.plan import Plan, SeatImpact, Step
+
+SYMBOLS: Mapping[str, str] = {
+    p.CREATE_USER: "+",
+    p.REMOVE_USER: "-",
+    p.REQUEST_ACCESS: "?",
+}
+
+TITLES: Mapping[str, str] = {
+    p.REQUEST_ACCESS: "request access",
+    p.CREATE_USER: "create user",
+    p.REMOVE_USER: "remove user",
+    p.PROMOTE_SUPER_ADMIN: "promote to Super Admin",
+    p.GRANT_PARTNER_ADMIN: "grant Partner Admin",
+    p.MIGRATE_TO_PARTNER_ADMIN: "migrate Super Admin → Partner Admin",
+    p.SET_ACCESS: "set access",
+    p.SET_SEAT: "change seat",
+    p.SET_PERMISSIONS: "set permissions",
+    p.SET_TEAMS: "set teams",
+    p.SET_NAME: "set name",
+}
+
+
+def symbol(step: Step) -> str:
+    return SYMBOLS.get(step.type, "~")
+
+
+def value_words(key: str, value: Any) -> str:
+    if value is None:
+        return "none"
+    if key == "access":
+        return str(Access.parse(value))
+    if key == "permissions":
+        add = ", ".join(f"+{x}" for x in value.get("add") or [])
+        remove = ", ".join(f"-{x}" for x in value.get("remove") or [])
+        return ", ".join(x for x in (add, remove) if x) or "no changes"
+    if key == "teams":
+        primary = value.get("primary") or "none"
+        secondary = ", ".join(value.get("secondary") or [])
+        return f"{primary}" + (f" (+ {secondary})" if secondary else "")
+    return str(value)
+
+
+def user_words(data: Mapping[str, Any]) -> str:
+    """'Partner Admin, partner seat, teams Marketing' for a created or removed user."""
+    parts = [str(Access.parse(data.get("access", "basic"))), f"{data.get('seat', 'none')} seat"]
+    name = " ".join(x for x in (data.get("first_name"), data.get("last_name")) if x)
+    if name:
+        parts.insert(0, name)
+    if data.get("teams"):
+        parts.append(f"teams {value_words('teams', data['teams'])}")
+    if data.get("permissions"):
+        parts.append(f"permissions {value_words('permissions', data['permissions'])}")
+    return ", ".join(parts)
+
+
+def change_words(step: Step) -> str:
+    """What changes, before → after, in one line."""
+    if step.type == p.CREATE_USER:
+        return user_words(step.after or {})
+    if step.type == p.REMOVE_USER:
+        return f"was {user_words(step.before or {})}"
+    before, after = step.before or {}, step.after or {}
+    keys = [k for k in after if before.get(k) != after.get(k)] or list(after)
+    if step.type == p.SET_NAME:
+        words_before = " ".join(
+            str(before.get(k) or "") for k in ("first_name", "last_name")
+        ).strip()
+        words_after = " ".join(str(after.get(k) or "") for k in ("first_name", "last_name")).strip()
+        return f"name: {words_before or 'none'} → {words_after or 'none'}"
+    return "; ".join(
+        f"{k}: {value_words(k, before.get(k))} → {value_words(k, after.get(k))}" for k in keys
+    )
+
+
+def seat_words(impact: SeatImpact) -> str:
+    freed = ", ".join(f"{k} {v}" for k, v in sorted(impact.freed.items()) if v)
+    taken = ", ".join(f"{k} {v}" for k, v in sorted(impact.taken.items()) if v)
+    return f"freed {freed or 'none'}; taken {taken or 'none'}"
+
+
+def counts_words(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{counts[c]} {c}" for c in p.CHANNELS if counts.get(c))
+
+
+def plan_counts(plan: Plan) -> dict[str, int]:
+    counts = dict.fromkeys(p.CHANNELS, 0)
+    for step in plan.steps:
+        counts[step.channel] += 1
+    return counts

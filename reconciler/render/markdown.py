@@ -1,0 +1,109 @@
+"""The pull-request comment: a summary table, collapsible details, manual steps as a checklist.
+
+Everything that comes from config or current state is escaped, so a user name
+cannot inject Markdown or HTML into the comment.
+"""
+
+from __future__ import annotations
+
+import re
+
+from reconciler.plan import AccountPlan, Plan, Step
+from reconciler.render import TITLES, change_words, counts_words, plan_counts, seat_words, symbol
+
+MARKER = "<!-- reconciler-plan -->"
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+
+
+def escape(text: object) -> str:
+    """Markdown- and HTML-inert text, on one line."""
+    flat = " ".join(str(text).split())
+    return _SPECIAL.sub(r"\\\1", flat.replace("&", "&amp;"))
+
+
+def status(account: AccountPlan) -> str:
+    if account.error:
+        return "❌ cannot plan"
+    if account.over_removal_limit:
+        return "⚠️ over max_removals"
+    if not account.steps:
+        return "✅ no changes"
+    if any(s.channel != "api" for s in account.steps):
+        return "✋ needs a person"
+    return "📝 changes"
+
+
+def render_step_row(number: int, step: Step) -> str:
+    channel = step.channel if step.channel == "api" else f"**{step.channel}**"
+    return (
+        f"| {number} | `{symbol(step)}` {escape(TITLES.get(step.type, step.type))} | {escape(step.user)}"
+        f" | {escape(change_words(step))} | {channel} | {escape(step.reason)} |"
+    )
+
+
+def render_account(account: AccountPlan) -> list[str]:
+    title = f"{escape(account.name)} ({account.account})"
+    lines = ["<details>", f"<summary>{title}: {len(account.steps)} steps</summary>", ""]
+    if account.error:
+        lines += [f"**Cannot plan:** {escape(account.error)}", ""]
+    for warning in account.warnings:
+        lines.append(f"> ⚠️ {escape(warning)}")
+    if account.warnings:
+        lines.append("")
+    if account.steps:
+        lines += [
+            "| # | Change | User | Before → after | Channel | Why |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [render_step_row(n, s) for n, s in enumerate(account.steps, 1)]
+        lines.append("")
+    manual = [s for s in account.steps if s.channel != "api"]
+    if manual:
+        lines += ["**To do by hand:**", ""]
+        for step in manual:
+            lines.append(
+                f"- [ ] {escape(TITLES.get(step.type, step.type))}: {escape(step.user)} (`{step.id}`)"
+            )
+            lines += [f"  {n}. {escape(text)}" for n, text in enumerate(step.instructions, 1)]
+        lines.append("")
+    if account.seats.freed or account.seats.taken:
+        lines += [f"Paid seats: {escape(seat_words(account.seats))}", ""]
+    lines += ["</details>", ""]
+    return lines
+
+
+def render_markdown(plan: Plan) -> str:
+    counts = plan_counts(plan)
+    changed = [a for a in plan.accounts if a.steps or a.error or a.warnings]
+    total = len(plan.steps)
+    lines = [MARKER, "### reconciler plan", ""]
+    lines.append(
+        f"**{total} step{'s' if total != 1 else ''}**"
+        + (f" ({counts_words(counts)})" if total else "")
+        + f" in {sum(1 for a in plan.accounts if a.steps)} of {len(plan.accounts)} accounts."
+    )
+    lines.append("")
+    if changed:
+        lines += [
+            "| Account | Status | Steps | API | Manual | Approval | Removals | Paid seats freed | Paid seats taken |",
+            "|---|---|---:|---:|---:|---:|---:|---|---|",
+        ]
+        for account in changed:
+            c = account.summary()
+            freed = (
+                ", ".join(f"{k} {v}" for k, v in sorted(account.seats.freed.items()) if v) or "–"
+            )
+            taken = (
+                ", ".join(f"{k} {v}" for k, v in sorted(account.seats.taken.items()) if v) or "–"
+            )
+            lines.append(
+                f"| {escape(account.name)} ({account.account}) | {status(account)} | {len(account.steps)}"
+                f" | {c['api']} | {c['manual']} | {c['approval']} | {account.removals} | {freed} | {taken} |"
+            )
+        lines.append("")
+        for account in changed:
+            lines += render_account(account)
+    lines.append(f"**Paid seats, all accounts:** {escape(seat_words(plan.seats))}")
+    lines.append("")
+    lines.append(f"<sub>state digest `{plan.state_digest}`</sub>")
+    return "\n".join(lines) + "\n"
