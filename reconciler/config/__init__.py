@@ -1,0 +1,1 @@
+"""Configuration: YAML files → validated, typed desired state."""

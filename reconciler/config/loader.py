@@ -1,0 +1,527 @@
+"""YAML files on disk → plain data plus a JSON-pointer → (line, column) index.
+
+PyYAML's C composer (libyaml) builds the node tree, which carries a mark for
+every value; this module turns the tree into JSON-compatible data itself rather
+than through PyYAML's constructor. That costs no more than a plain C load
+(MEASUREMENTS.md) and gives every value its place, so each later error can say
+``file:line:col``. Because the builder is ours, it also has to do what the
+constructor would: resolve YAML 1.1 scalars by the resolver's tags, refuse
+duplicate keys (PyYAML keeps the last one silently), apply merge keys, and
+expand aliases — within a budget, so that a "billion laughs" file is refused
+instead of eating the machine.
+
+Every problem becomes a :class:`~reconciler.errors.Diagnostic`; nothing here
+raises for bad input except :func:`load_yaml_documents`, which raises one
+:class:`~reconciler.errors.ConfigError` carrying all of them.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler.errors import ConfigError, Diagnostic
+
+try:
+    _Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+#: Deepest nesting accepted. Real configs and snapshots are under ten levels deep.
+MAX_DEPTH = 64
+#: Values an alias may add by expansion, per file, before the file is refused.
+MAX_ALIAS_EXPANSION = 100_000
+#: libyaml's composer recurses in C; past a few ten thousand levels it overflows the
+#: stack and kills the process. Texts that could nest deeper than this are first
+#: scanned event by event (no recursion) and refused if they nest past MAX_DEPTH.
+_SAFE_COMPOSE_DEPTH = 5_000
+
+_TAG = "tag:yaml.org,2002:"
+_STR = _TAG + "str"
+_INT = _TAG + "int"
+_FLOAT = _TAG + "float"
+_BOOL = _TAG + "bool"
+_NULL = _TAG + "null"
+_TIMESTAMP = _TAG + "timestamp"
+_MAP = _TAG + "map"
+_SEQ = _TAG + "seq"
+_MERGE = _TAG + "merge"
+
+_TRUE = frozenset({"yes", "true", "on"})
+
+#: (line, column) of a value, then (line, column) of its key; both 1-based. For list
+#: items and the document root the "key" is the value itself.
+Position = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class LoadedDocument:
+    """One YAML file as data, with the place of every value in it.
+
+    ``file`` is the path as the user gave it (relative paths stay relative), so
+    messages point where the user looks.
+    """
+
+    file: str
+    data: Any
+    positions: Mapping[str, Position] = field(default_factory=dict, repr=False)
+
+    def locate(self, pointer: str) -> tuple[int, int]:
+        """Line and column of the value at ``pointer``, or of its nearest known ancestor."""
+        position = self._find(pointer)
+        return position[0], position[1]
+
+    def locate_key(self, pointer: str) -> tuple[int, int]:
+        """Line and column of the key that names ``pointer`` (for "unknown key" messages)."""
+        position = self._find(pointer)
+        return position[2], position[3]
+
+    def diagnostic(self, pointer: str, message: str, *, at_key: bool = False) -> Diagnostic:
+        line, col = self.locate_key(pointer) if at_key else self.locate(pointer)
+        return Diagnostic(self.file, line, col, pointer, message)
+
+    def _find(self, pointer: str) -> Position:
+        positions = self.positions
+        while True:
+            found = positions.get(pointer)
+            if found is not None:
+                return found
+            if not pointer:
+                return (1, 1, 1, 1)
+            pointer = pointer.rpartition("/")[0]
+
+
+def escape_pointer_token(token: str) -> str:
+    """RFC 6901: ``~`` is written ``~0`` and ``/`` is written ``~1``."""
+    if "~" in token or "/" in token:
+        return token.replace("~", "~0").replace("/", "~1")
+    return token
+
+
+def load_yaml_documents(path: str | Path) -> list[LoadedDocument]:
+    """Load a YAML file, or every YAML file under a directory, in a stable order.
+
+    Raises :class:`ConfigError` with every problem found in any of the files.
+    """
+    documents, diagnostics = read_documents(path)
+    if diagnostics:
+        raise ConfigError(diagnostics)
+    return documents
+
+
+def read_documents(path: str | Path) -> tuple[list[LoadedDocument], list[Diagnostic]]:
+    """Like :func:`load_yaml_documents`, but returns the problems instead of raising.
+
+    Files that fail to load are left out of the documents; the rest still load,
+    so one broken file does not hide the problems of the others.
+    """
+    files, diagnostics = find_yaml_files(path)
+    documents: list[LoadedDocument] = []
+    with _gc_paused():
+        for file in files:
+            document, problems = read_document(file)
+            diagnostics.extend(problems)
+            if document is not None:
+                documents.append(document)
+    return documents, diagnostics
+
+
+def find_yaml_files(path: str | Path) -> tuple[list[str], list[Diagnostic]]:
+    """The YAML files a path names: itself, or those under it (sorted, recursive).
+
+    Hidden entries (``.reconciler/``, ``.git``) are skipped below the top level.
+    Directories are followed through symlinks, and a symlink back into one of its
+    own ancestors is reported rather than followed forever.
+    """
+    display = os.path.normpath(str(path))
+    if os.path.isfile(display):
+        return [display], []
+    if not os.path.isdir(display):
+        message = "no such file or directory" if not os.path.lexists(display) else "not a file"
+        return [], [Diagnostic(display, 1, 1, "", message)]
+    files: list[str] = []
+    diagnostics: list[Diagnostic] = []
+    _walk(display, {os.path.realpath(display): display}, files, diagnostics)
+    if not files and not diagnostics:
+        diagnostics.append(
+            Diagnostic(display, 1, 1, "", "no YAML files (*.yaml, *.yml) in this directory")
+        )
+    return files, diagnostics
+
+
+def _walk(
+    directory: str, ancestors: dict[str, str], files: list[str], diagnostics: list[Diagnostic]
+) -> None:
+    """``ancestors`` maps the real path of each directory being walked to its shown path."""
+    try:
+        with os.scandir(directory) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except OSError as exc:
+        diagnostics.append(Diagnostic(directory, 1, 1, "", f"cannot read directory: {_os(exc)}"))
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        child = entry.path if directory != "." else entry.name
+        try:
+            is_dir = entry.is_dir()
+            is_file = not is_dir and entry.is_file()
+        except OSError as exc:
+            diagnostics.append(Diagnostic(child, 1, 1, "", f"cannot read: {_os(exc)}"))
+            continue
+        if is_dir:
+            real = os.path.realpath(child)
+            if real in ancestors:
+                message = f"symlink loop: '{child}' leads back to '{ancestors[real]}'"
+                diagnostics.append(Diagnostic(child, 1, 1, "", message))
+                continue
+            _walk(child, {**ancestors, real: child}, files, diagnostics)
+        elif entry.name.endswith(YAML_SUFFIXES):
+            if is_file:
+                files.append(child)
+            elif entry.is_symlink():
+                diagnostics.append(
+                    Diagnostic(child, 1, 1, "", "broken symlink: its target does not exist")
+                )
+
+
+def read_document(file: str) -> tuple[LoadedDocument | None, list[Diagnostic]]:
+    """Read and parse one file; ``None`` and the reasons when it cannot be used."""
+    try:
+        with open(file, "rb") as stream:
+            raw = stream.read()
+    except OSError as exc:
+        return None, [Diagnostic(file, 1, 1, "", f"cannot read file: {_os(exc)}")]
+    return parse_yaml(raw, file)
+
+
+def parse_yaml(raw: bytes, file: str) -> tuple[LoadedDocument | None, list[Diagnostic]]:
+    """Bytes of one YAML file → a document whose top level is a mapping, or diagnostics."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _offset_position(raw, exc.start)
+        message = f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}"
+        return None, [Diagnostic(file, line, col, "", message)]
+    try:
+        if len(text) > _SAFE_COMPOSE_DEPTH and _depth_bound(text) > _SAFE_COMPOSE_DEPTH:
+            too_deep = _scan_depth(text, file)
+            if too_deep is not None:
+                return None, [too_deep]
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        return None, [_marked_error(exc, file, text)]
+    except yaml.reader.ReaderError as exc:
+        line, col = _offset_position(text.encode("utf-8"), exc.position)
+        return None, [Diagnostic(file, line, col, "", f"not valid YAML: {exc.reason}")]
+    except yaml.YAMLError as exc:  # pragma: no cover - every libyaml error carries a mark
+        return None, [Diagnostic(file, 1, 1, "", f"not valid YAML: {exc}")]
+    if root is None:
+        return None, [Diagnostic(file, 1, 1, "", "empty file: expected a mapping of keys")]
+    if not isinstance(root, yaml.MappingNode):
+        line, col = root.start_mark.line + 1, root.start_mark.column + 1
+        found = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
+        message = f"expected a mapping of keys at the top of the file, found {found}"
+        return None, [Diagnostic(file, line, col, "", message)]
+    builder = _Builder(file)
+    data = builder.build(root, "", 0)
+    if builder.diagnostics:
+        return None, builder.diagnostics
+    return LoadedDocument(file, data, builder.positions), []
+
+
+class _Builder:
+    """Walks a composed node tree into data, recording where each value sits."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.positions: dict[str, Position] = {}
+        self.diagnostics: list[Diagnostic] = []
+        # Collection nodes built so far → values built for them. A node met again
+        # is an alias; its size is charged to the expansion budget.
+        self.sizes: dict[int, int] = {}
+        self.open: set[int] = set()
+        self.count = 0
+        self.expanded = 0
+
+    def error(self, line: int, col: int, pointer: str, message: str) -> None:
+        self.diagnostics.append(Diagnostic(self.file, line, col, pointer, message))
+
+    def build(self, node: yaml.Node, pointer: str, depth: int) -> Any:
+        mark = node.start_mark
+        line, col = mark.line + 1, mark.column + 1
+        self.positions[pointer] = (line, col, line, col)
+        return self.value(node, pointer, depth, line, col)
+
+    def value(self, node: yaml.Node, pointer: str, depth: int, line: int, col: int) -> Any:
+        """The data for ``node``; ``line``/``col`` say where an alias to it is used."""
+        self.count += 1
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, pointer)
+        key = id(node)
+        if key in self.open:
+            self.error(line, col, pointer, "recursive alias: a collection contains itself")
+            return None
+        size = self.sizes.get(key)
+        if size is not None:
+            if self.expanded > MAX_ALIAS_EXPANSION:
+                return None  # already reported; stop expanding
+            self.expanded += size
+            if self.expanded > MAX_ALIAS_EXPANSION:
+                message = (
+                    f"aliases expand to more than {MAX_ALIAS_EXPANSION} values; "
+                    "refusing a possible alias bomb"
+                )
+                self.error(line, col, pointer, message)
+                return None
+        if depth >= MAX_DEPTH:
+            self.error(line, col, pointer, f"nested deeper than {MAX_DEPTH} levels")
+            return None
+        before = self.count
+        self.open.add(key)
+        try:
+            if isinstance(node, yaml.MappingNode):
+                result: Any = self.mapping(node, pointer, depth + 1)
+            elif isinstance(node, yaml.SequenceNode):
+                result = self.sequence(node, pointer, depth + 1)
+            else:  # pragma: no cover - the composer makes no other kind of node
+                result = None
+        finally:
+            self.open.discard(key)
+        if size is None:
+            self.sizes[key] = self.count - before
+        return result
+
+    def sequence(self, node: yaml.SequenceNode, pointer: str, depth: int) -> list[Any]:
+        if node.tag != _SEQ:
+            self.unsupported(node, pointer)
+            return []
+        items: list[Any] = []
+        append = items.append
+        positions = self.positions
+        for index, item in enumerate(node.value):
+            child = f"{pointer}/{index}"
+            mark = item.start_mark
+            line, col = mark.line + 1, mark.column + 1
+            positions[child] = (line, col, line, col)
+            if type(item) is yaml.ScalarNode:
+                self.count += 1
+                append(item.value if item.tag == _STR else self.scalar(item, child))
+            else:
+                append(self.value(item, child, depth, line, col))
+        return items
+
+    def mapping(self, node: yaml.MappingNode, pointer: str, depth: int) -> dict[str, Any]:
+        if node.tag != _MAP:
+            self.unsupported(node, pointer)
+            return {}
+        result: dict[str, Any] = {}
+        explicit: set[str] = set()
+        merges: list[tuple[yaml.Node, yaml.Node]] = []
+        positions = self.positions
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                merges.append((key_node, value_node))
+                continue
+            key_mark = key_node.start_mark
+            key_line, key_col = key_mark.line + 1, key_mark.column + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                message = "mapping keys must be plain values, not lists or mappings"
+                self.error(key_line, key_col, pointer, message)
+                continue
+            key = key_node.value
+            child = f"{pointer}/{escape_pointer_token(key)}"
+            if key in explicit:
+                first = positions[child][2]
+                self.error(
+                    key_line,
+                    key_col,
+                    child,
+                    f"duplicate key '{key}'; first declared at line {first}",
+                )
+                continue
+            explicit.add(key)
+            mark = value_node.start_mark
+            line, col = mark.line + 1, mark.column + 1
+            positions[child] = (line, col, key_line, key_col)
+            if type(value_node) is yaml.ScalarNode:
+                self.count += 1
+                tag = value_node.tag
+                result[key] = value_node.value if tag == _STR else self.scalar(value_node, child)
+            else:
+                result[key] = self.value(value_node, child, depth, key_line, key_col)
+        if merges:
+            result = self.merge(merges, result, pointer, depth)
+        return result
+
+    def merge(
+        self,
+        merges: list[tuple[yaml.Node, yaml.Node]],
+        result: dict[str, Any],
+        pointer: str,
+        depth: int,
+    ) -> dict[str, Any]:
+        """``<<: *base`` (or a list of them): keys written here win, then earlier sources."""
+        sources: list[yaml.Node] = []
+        mark = merges[0][0].start_mark
+        line, col = mark.line + 1, mark.column + 1
+        for _, value_node in merges:
+            if isinstance(value_node, yaml.SequenceNode):
+                sources.extend(value_node.value)
+            else:
+                sources.append(value_node)
+        if not all(isinstance(source, yaml.MappingNode) for source in sources):
+            self.error(line, col, pointer, "'<<' merges only mappings (or a list of them)")
+            return result
+        merged: dict[str, Any] = {}
+        saved = {key: self.positions[f"{pointer}/{escape_pointer_token(key)}"] for key in result}
+        for source in reversed(sources):
+            built = self.value(source, pointer, depth, line, col)
+            if isinstance(built, dict):
+                merged.update(built)
+        # Sources write positions under this mapping's pointer; keys written here win.
+        for key, position in saved.items():
+            self.positions[f"{pointer}/{escape_pointer_token(key)}"] = position
+        merged.update(result)
+        return merged
+
+    def scalar(self, node: yaml.Node, pointer: str) -> Any:
+        tag = node.tag
+        value: str = node.value
+        try:
+            if tag in (_STR, _TIMESTAMP):  # no dates in JSON: a date stays its text
+                return value
+            if tag == _INT:
+                return _yaml11_int(value)
+            if tag == _BOOL:
+                return value.lower() in _TRUE
+            if tag == _NULL:
+                return None
+            if tag == _FLOAT:
+                return _yaml11_float(value)
+        except ValueError:
+            mark = node.start_mark
+            self.error(mark.line + 1, mark.column + 1, pointer, f"invalid number {value!r}")
+            return None
+        self.unsupported(node, pointer)
+        return None
+
+    def unsupported(self, node: yaml.Node, pointer: str) -> None:
+        mark = node.start_mark
+        tag = node.tag.replace(_TAG, "!!")
+        self.error(mark.line + 1, mark.column + 1, pointer, f"unsupported YAML tag '{tag}'")
+
+
+def _yaml11_int(text: str) -> int:
+    """YAML 1.1 integers as the resolver tags them: ``0x1F``, ``0o17``/``017``, ``1_000``, ``1:30``."""
+    value = text.replace("_", "")
+    sign = 1
+    if value[0] in "+-":
+        sign = -1 if value[0] == "-" else 1
+        value = value[1:]
+    if value == "0":
+        return 0
+    if value.startswith("0b"):
+        return sign * int(value[2:], 2)
+    if value.startswith("0x"):
+        return sign * int(value[2:], 16)
+    if value.startswith("0o"):
+        return sign * int(value[2:], 8)
+    if value[0] == "0":
+        return sign * int(value, 8)
+    if ":" in value:
+        return sign * _sexagesimal(value)
+    return sign * int(value)
+
+
+def _yaml11_float(text: str) -> float:
+    value = text.replace("_", "").lower()
+    sign = 1.0
+    if value[0] in "+-":
+        sign = -1.0 if value[0] == "-" else 1.0
+        value = value[1:]
+    if value == ".inf":
+        return sign * math.inf
+    if value == ".nan":
+        return math.nan
+    if ":" in value:
+        return sign * float(_sexagesimal(value))
+    return sign * float(value)
+
+
+def _sexagesimal(value: str) -> int:
+    total = 0
+    for part in value.split(":"):
+        total = total * 60 + int(part)
+    return total
+
+
+def _marked_error(exc: yaml.MarkedYAMLError, file: str, text: str) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    parts = [part for part in (exc.context, exc.problem) if part]
+    if _char_at(text, line, col) == "\t":
+        parts = ["found a tab character where YAML expects spaces"]
+    message = ", ".join(parts) or "not valid YAML"
+    return Diagnostic(file, line, col, "", f"not valid YAML: {message}")
+
+
+def _char_at(text: str, line: int, col: int) -> str:
+    lines = text.split("\n", line)
+    if len(lines) >= line and col <= len(lines[line - 1]):
+        return lines[line - 1][col - 1]
+    return ""
+
+
+def _offset_position(raw: bytes, offset: int) -> tuple[int, int]:
+    """A byte offset → 1-based line and column (columns count characters)."""
+    before = raw[:offset]
+    line_start = before.rfind(b"\n") + 1
+    column = len(before[line_start:].decode("utf-8", errors="replace"))
+    return before.count(b"\n") + 1, column + 1
+
+
+def _depth_bound(text: str) -> int:
+    """An upper bound on nesting depth: flow brackets plus the longest line's width."""
+    widest = max(map(len, text.split("\n")))
+    return text.count("[") + text.count("{") + widest
+
+
+def _scan_depth(text: str, file: str) -> Diagnostic | None:
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+                return Diagnostic(file, line, col, "", f"nested deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
+
+
+def _os(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Building many small containers triggers the cyclic collector over and over, for nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
