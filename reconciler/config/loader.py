@@ -20,7 +20,7 @@ from __future__ import annotations
 import gc
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -525,3 +525,14 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def validate_documents(documents: Sequence[LoadedDocument], schema_name: str) -> list[Diagnostic]:
+    """Validate loaded documents against ``schemas/<schema_name>.schema.json``.
+
+    Here for callers that load other YAML (sandbox snapshots) with this loader;
+    the work is done in :mod:`reconciler.config.schema`.
+    """
+    from reconciler.config.schema import validate_documents as validate
+
+    return validate(documents, schema_name)
