@@ -1,1 +1,128 @@
-"""Configuration: YAML files → validated, typed desired state."""
+"""Configuration: YAML files → validated, typed desired state.
+
+The stages, each collecting every problem it finds as a placed
+:class:`~reconciler.errors.Diagnostic`:
+
+1. ``loader``: files → data with a pointer → (line, column) index;
+2. ``secrets``: literal tokens refused, never echoed;
+3. ``schema``: each file against ``schemas/config.schema.json``;
+4. ``rules``: blocks merged across files, business rules checked;
+5. ``desired``: the typed :class:`~reconciler.model.Config`.
+
+Later stages run on what earlier ones accepted, so one broken file does not
+hide the problems of the others.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.catalog import load_catalogue
+from reconciler.config.desired import build_config
+from reconciler.config.loader import (
+    LoadedDocument,
+    find_yaml_files,
+    gc_paused,
+    load_yaml_documents,
+    parse_yaml,
+)
+from reconciler.config.rules import check_rules, check_whole, collect
+from reconciler.config.schema import validate_documents
+from reconciler.config.secrets import find_secrets
+from reconciler.errors import ConfigError, Diagnostic
+from reconciler.model import Config
+
+__all__ = [
+    "LoadedDocument",
+    "Validation",
+    "check_config",
+    "load_config",
+    "load_yaml_documents",
+    "validate_documents",
+]
+
+SCHEMA = "config"
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The outcome of checking a configuration: the config, or every problem."""
+
+    config: Config | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return self.config is not None
+
+
+def load_config(path: str | Path) -> Config:
+    """Load, validate and build the desired state; raise ConfigError with every problem."""
+    result = check_config(path)
+    if result.config is None:
+        raise ConfigError(result.diagnostics)
+    return result.config
+
+
+def check_config(path: str | Path) -> Validation:
+    """Like :func:`load_config`, returning the problems (sorted) instead of raising."""
+    root = os.path.normpath(str(path))
+    found_files, diagnostics = find_yaml_files(root)
+    documents, files = _read(found_files, diagnostics)
+    secrets = find_secrets(documents)
+    diagnostics.extend(secrets.diagnostics)
+    schema_problems = validate_documents(documents, SCHEMA, skip=secrets.hides)
+    diagnostics.extend(schema_problems)
+    invalid = {diagnostic.file for diagnostic in schema_problems}
+    found, duplicates = collect([d for d in documents if d.file not in invalid])
+    diagnostics.extend(duplicates)
+    diagnostics.extend(check_rules(found, load_catalogue().partner_admin_forbidden))
+    if not diagnostics or (not invalid and len(documents) == len(files)):
+        diagnostics.extend(check_whole(found, root))
+    if diagnostics:
+        return Validation(None, sorted(set(diagnostics)), files)
+    return Validation(build_config(found, files, root), [], files)
+
+
+def _read(
+    files: list[str], diagnostics: list[Diagnostic]
+) -> tuple[list[LoadedDocument], tuple[str, ...]]:
+    """Parse the files, leaving out a snapshot the provider block names (it is not config).
+
+    Files that may declare the provider are parsed first, so the snapshot, which
+    can be as big as the whole config, is never parsed here at all.
+    """
+    raws: dict[str, bytes] = {}
+    for file in files:
+        try:
+            with open(file, "rb") as stream:
+                raws[file] = stream.read()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            diagnostics.append(Diagnostic(file, 1, 1, "", f"cannot read file: {reason}"))
+    parsed: dict[str, LoadedDocument] = {}
+    excluded: set[str] = set()
+    first = [file for file, raw in raws.items() if b"snapshot" in raw]
+    with gc_paused():
+        for file in first + [file for file in raws if file not in first]:
+            if file in parsed or os.path.realpath(file) in excluded:
+                continue
+            document, problems = parse_yaml(raws[file], file)
+            diagnostics.extend(problems)
+            if document is not None:
+                parsed[file] = document
+                excluded.update(_snapshot_paths(document))
+    kept = tuple(file for file in files if os.path.realpath(file) not in excluded)
+    diagnostics[:] = [d for d in diagnostics if os.path.realpath(d.file) not in excluded]
+    return [parsed[file] for file in kept if file in parsed], kept
+
+
+def _snapshot_paths(document: LoadedDocument) -> set[str]:
+    provider = document.data.get("provider")
+    if isinstance(provider, dict) and isinstance(provider.get("snapshot"), str):
+        base = os.path.dirname(document.file)
+        return {os.path.realpath(os.path.join(base, provider["snapshot"]))}
+    return set()

@@ -75,6 +75,8 @@ class LoadedDocument:
     file: str
     data: Any
     positions: Mapping[str, Position] = field(default_factory=dict, repr=False)
+    #: The file's text, for checks that are cheaper on text than on data.
+    text: str = field(default="", repr=False, compare=False)
 
     def locate(self, pointer: str) -> tuple[int, int]:
         """Line and column of the value at ``pointer``, or of its nearest known ancestor."""
@@ -127,7 +129,7 @@ def read_documents(path: str | Path) -> tuple[list[LoadedDocument], list[Diagnos
     """
     files, diagnostics = find_yaml_files(path)
     documents: list[LoadedDocument] = []
-    with _gc_paused():
+    with gc_paused():
         for file in files:
             document, problems = read_document(file)
             diagnostics.extend(problems)
@@ -237,7 +239,7 @@ def parse_yaml(raw: bytes, file: str) -> tuple[LoadedDocument | None, list[Diagn
     data = builder.build(root, "", 0)
     if builder.diagnostics:
         return None, builder.diagnostics
-    return LoadedDocument(file, data, builder.positions), []
+    return LoadedDocument(file, data, builder.positions, text), []
 
 
 class _Builder:
@@ -516,7 +518,7 @@ def _os(exc: OSError) -> str:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Building many small containers triggers the cyclic collector over and over, for nothing."""
     enabled = gc.isenabled()
     gc.disable()

@@ -48,13 +48,13 @@ def validate_documents(
     documents: Sequence[LoadedDocument],
     schema_name: str,
     *,
-    skip: Callable[[LoadedDocument, str], bool] | None = None,
+    skip: Callable[[LoadedDocument, Diagnostic], bool] | None = None,
 ) -> list[Diagnostic]:
     """Validate each document against ``schemas/<schema_name>.schema.json``.
 
     ``schema_name`` may be given as ``"snapshot"`` or as the file name. ``skip``
-    drops diagnostics at pointers a caller reports otherwise (e.g. a literal
-    token, whose value must never be echoed by a schema message).
+    drops diagnostics a caller reports otherwise (e.g. about a literal token,
+    whose value must never be echoed by a schema message).
     """
     fast = _fast_validator(_schema_file(schema_name))
     diagnostics: list[Diagnostic] = []
@@ -62,7 +62,7 @@ def validate_documents(
         if fast.is_valid(document.data):
             continue
         for diagnostic in explain(document, schema_name):
-            if skip is None or not skip(document, diagnostic.pointer):
+            if skip is None or not skip(document, diagnostic):
                 diagnostics.append(diagnostic)
     return diagnostics
 

@@ -1,0 +1,114 @@
+"""Merged, valid declarations → the typed desired state (:class:`~reconciler.model.Config`).
+
+Runs only after the schema and the rules passed, so it trusts the data's shape.
+Fields a user does not give (directly or through a profile) stay ``None``:
+the planner leaves them as they are.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.config.rules import Declarations, Declared, effective_user, partner_of
+from reconciler.model import (
+    Access,
+    Config,
+    DesiredAccount,
+    DesiredUser,
+    Location,
+    Permissions,
+    ProviderConfig,
+    RemovalLimit,
+    Teams,
+    user_key,
+)
+
+DEFAULT_UNMANAGED = "ignore"
+DEFAULT_MIN_SUPER_ADMINS = 1
+DEFAULT_MAX_REMOVALS = "25%"
+
+
+def build_config(found: Declarations, files: tuple[str, ...], root: str) -> Config:
+    """``root`` is the path given; without a provider block, paths resolve against it."""
+    partner = partner_of(found.partner[0].data)
+    defaults: Mapping[str, Any] = found.defaults[0].data if found.defaults else {}
+    profiles = {name: block.data for name, block in found.profiles.items()}
+    accounts = tuple(_account(block, defaults, profiles, partner.actor) for block in found.accounts)
+    return Config(
+        partner=partner,
+        accounts=accounts,
+        provider=_provider(found.provider[0] if found.provider else None, root),
+        files=files,
+    )
+
+
+def removal_limit(value: int | str) -> RemovalLimit:
+    """``max_removals``: ``3`` is a count, ``"25%"`` a share of the account's current users."""
+    if isinstance(value, str):
+        return RemovalLimit(percent=float(value.rstrip("%")))
+    return RemovalLimit(count=value)
+
+
+def _account(
+    block: Declared,
+    defaults: Mapping[str, Any],
+    profiles: Mapping[str, Mapping[str, Any]],
+    actor: str,
+) -> DesiredAccount:
+    data = block.data
+    users: dict[str, DesiredUser] = {}
+    for index, user in enumerate(data.get("users") or ()):
+        desired = _user(user, profiles, block.location(f"/users/{index}"))
+        users[desired.key] = desired
+    return DesiredAccount(
+        id=data["id"],
+        name=data.get("name"),
+        users=users,
+        actor=user_key(data.get("actor") or actor),
+        token_env=data.get("token_env"),
+        unmanaged_users=data.get(
+            "unmanaged_users", defaults.get("unmanaged_users", DEFAULT_UNMANAGED)
+        ),
+        min_super_admins=data.get(
+            "min_super_admins", defaults.get("min_super_admins", DEFAULT_MIN_SUPER_ADMINS)
+        ),
+        max_removals=removal_limit(
+            data.get("max_removals", defaults.get("max_removals", DEFAULT_MAX_REMOVALS))
+        ),
+        source=block.location(),
+    )
+
+
+def _user(
+    user: Mapping[str, Any], profiles: Mapping[str, Mapping[str, Any]], source: Location
+) -> DesiredUser:
+    email = user["email"].strip()
+    if user.get("state") == "absent":
+        return DesiredUser(email=email, state="absent", source=source)
+    profile = profiles.get(user["profile"]) if "profile" in user else None
+    data = effective_user(user, profile)
+    access = data.get("access")
+    teams = data.get("teams")
+    permissions = data.get("permissions")
+    return DesiredUser(
+        email=email,
+        state="present",
+        access=Access.parse(access) if access is not None else None,
+        seat=data.get("seat"),
+        first_name=data.get("first_name"),
+        last_name=data.get("last_name"),
+        teams=Teams.from_data(teams) if teams is not None else None,
+        permissions=Permissions.from_data(permissions) if permissions is not None else None,
+        source=source,
+    )
+
+
+def _provider(block: Declared | None, root: str) -> ProviderConfig:
+    if block is None:
+        base = root if os.path.isdir(root) else os.path.dirname(root) or "."
+        return ProviderConfig(base_dir=base)
+    options = {key: value for key, value in block.data.items() if key != "type"}
+    base = os.path.dirname(block.document.file) or "."
+    return ProviderConfig(type=block.data["type"], options=options, base_dir=base)
