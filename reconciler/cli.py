@@ -99,6 +99,49 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
 
 
+# --- validate -------------------------------------------------------------------
+
+
+@main.command("validate")
+@click.argument("path", type=click.Path())
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object with `valid`, `diagnostics` and `summary` on stdout.",
+)
+@handle_errors
+def validate_command(path: str, fmt: str) -> None:
+    """Check the config against the schema and the business rules. Reads no current state."""
+    from reconciler.config import check_config
+
+    result = check_config(path)
+    config = result.config
+    accounts = len(config.accounts) if config else 0
+    users = sum(len(account.users) for account in config.accounts) if config else 0
+    if fmt == "json":
+        summary = {
+            "files": len(result.files),
+            "accounts": accounts,
+            "users": users,
+            "problems": len(result.diagnostics),
+        }
+        diagnostics = [diagnostic.to_data() for diagnostic in result.diagnostics]
+        echo_json({"valid": result.valid, "diagnostics": diagnostics, "summary": summary})
+        if not result.valid:
+            sys.exit(EXIT_ERROR)
+        return
+    if config is None:
+        raise ConfigError(result.diagnostics)
+    files = len(result.files)
+    click.echo(
+        f"OK: {accounts} account{'s' * (accounts != 1)}, {users} user{'s' * (users != 1)} "
+        f"in {files} file{'s' * (files != 1)}"
+    )
+
+
 # --- plan, apply, show, import ------------------------------------------------
 
 
