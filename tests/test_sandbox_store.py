@@ -227,7 +227,7 @@ def test_seed_refuses_an_inconsistent_snapshot_and_keeps_what_was_there(store: S
 def test_seed_refuses_malformed_data(store: Store) -> None:
     with pytest.raises(SandboxError) as caught:
         store.seed({"accounts": [{"id": "x"}]}, PARTNER)
-    assert str(caught.value) == "snapshot is invalid: /accounts/0/id: 'x' is not of type 'integer'"
+    assert str(caught.value) == "snapshot is invalid: /accounts/0/id: expected an integer, found the string 'x'"
 
 
 def test_seed_refuses_a_token_of_another_account(store: Store) -> None:

@@ -9,38 +9,24 @@ can place each one at its ``file:line:col``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-from reconciler.catalog import load_catalogue, schemas_dir
+from reconciler.catalog import load_catalogue
+from reconciler.config.loader import LoadedDocument, load_yaml_documents, validate_documents
 from reconciler.errors import ConfigError, Diagnostic
 from reconciler.model import PAID_SEATS, user_key
 
 SCHEMA_NAME = "snapshot"
-SCHEMA_FILE = "snapshot.schema.json"
 
 Problem = tuple[str, str]
 
 
-@cache
-def snapshot_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads((schemas_dir() / SCHEMA_FILE).read_text(encoding="utf-8"))
-    return schema
-
-
 def schema_problems(data: Any) -> list[Problem]:
-    """Schema errors for data that did not come through the YAML loader (e.g. ``seed(dict)``)."""
-    from jsonschema import Draft202012Validator
-
-    validator = Draft202012Validator(snapshot_schema())
-    problems = []
-    for error in validator.iter_errors(data):
-        pointer = "".join(f"/{_escape(part)}" for part in error.absolute_path)
-        problems.append((pointer, str(error.message)))
-    return sorted(problems)
+    """Schema errors for data that did not come from a file (``Store.seed`` of a dict)."""
+    document = LoadedDocument("snapshot", data)
+    return [(d.pointer, d.message) for d in validate_documents([document], SCHEMA_NAME)]
 
 
 def consistency_problems(data: Mapping[str, Any]) -> list[Problem]:
@@ -150,14 +136,12 @@ def load_snapshot(path: str | Path) -> dict[str, Any]:
     Several documents merge their ``accounts``; each problem is reported in the
     document it is about.
     """
-    from reconciler.config.loader import load_yaml_documents, validate_documents
-
     documents = load_yaml_documents(path)
     diagnostics: list[Diagnostic] = list(validate_documents(documents, SCHEMA_NAME))
     if diagnostics:
         raise ConfigError(diagnostics)
     accounts: list[Any] = []
-    owners: list[tuple[int, Any]] = []
+    owners: list[tuple[int, LoadedDocument]] = []
     for document in documents:
         data = document.data if isinstance(document.data, Mapping) else {}
         for index, account in enumerate(data.get("accounts") or ()):
@@ -170,18 +154,12 @@ def load_snapshot(path: str | Path) -> dict[str, Any]:
     return {"accounts": accounts}
 
 
-def _place(pointer: str, message: str, owners: Sequence[tuple[int, Any]]) -> Diagnostic:
+def _place(pointer: str, message: str, owners: Sequence[tuple[int, LoadedDocument]]) -> Diagnostic:
     """Map a pointer into the merged accounts back to its document's own pointer and place."""
     parts = pointer.split("/")
     index, document = owners[int(parts[2])]
-    local = "/".join(["", "accounts", str(index), *parts[3:]])
-    line, col = document.locate(local)
-    return Diagnostic(str(document.file), line, col, local, message)
+    return document.diagnostic("/".join(["", "accounts", str(index), *parts[3:]]), message)
 
 
 def _users(count: int) -> str:
     return "1 user holds" if count == 1 else f"{count} users hold"
-
-
-def _escape(part: object) -> str:
-    return str(part).replace("~", "~0").replace("/", "~1")

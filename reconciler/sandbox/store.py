@@ -163,10 +163,14 @@ SEED = "seed"
 
 
 class RefusedError(SandboxError):
-    """The sandbox refused a write; ``rule`` is one of the kinds above."""
+    """The sandbox refused a write; ``rule`` is one of the kinds above.
 
-    def __init__(self, message: str, *, rule: str, account: int, user: str | None) -> None:
-        super().__init__(message)
+    ``detail`` is the message without its ``account N:`` prefix, for errors that add their own.
+    """
+
+    def __init__(self, detail: str, *, rule: str, account: int, user: str | None) -> None:
+        super().__init__(f"account {account}: {detail}")
+        self.detail = detail
         self.rule = rule
         self.account = account
         self.user = user
@@ -942,7 +946,7 @@ def _describe_change(current: User, after: User) -> str:
 
 def _refused(account: int, verb: str, email: str | None, rule: str, reason: str) -> RefusedError:
     return RefusedError(
-        f"account {account}: cannot {verb} {email or '?'}: {reason}",
+        f"cannot {verb} {email or '?'}: {reason}",
         rule=rule,
         account=account,
         user=email,
@@ -972,12 +976,7 @@ def _load_account(tx: sqlite3.Connection, account_id: int) -> _Account:
 
 def _require_account(tx: sqlite3.Connection, account_id: int) -> None:
     if tx.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone() is None:
-        raise RefusedError(
-            f"account {account_id}: not in the sandbox",
-            rule=NOT_FOUND,
-            account=account_id,
-            user=None,
-        )
+        raise RefusedError("not in the sandbox", rule=NOT_FOUND, account=account_id, user=None)
 
 
 def _read_partner(tx: sqlite3.Connection) -> Partner | None:

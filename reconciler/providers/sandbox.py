@@ -1,0 +1,102 @@
+"""The sandbox provider: the embedded SQLite accounts, with every step type executable.
+
+An adapter only: it opens the :class:`~reconciler.sandbox.store.Store`, reads
+accounts as the config's actor sees them, hands each step to the store (which
+enforces HubSpot's rules) and maps the store's refusals to ProviderError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from reconciler.errors import ProviderError, SandboxError
+from reconciler.model import (
+    ACCESS_KINDS,
+    SEATS,
+    AccountState,
+    Config,
+    DesiredAccount,
+    ProviderConfig,
+)
+from reconciler.plan import STEP_TYPES, Step
+from reconciler.providers.base import Capabilities
+from reconciler.sandbox.snapshot import load_snapshot
+from reconciler.sandbox.store import NOT_FOUND, RefusedError, Store
+
+DEFAULT_PATH = ".reconciler/sandbox.db"
+
+
+def sandbox_path(provider: ProviderConfig) -> Path:
+    """The database the ``provider`` block names (``path``), relative to the config's directory."""
+    return _resolve(provider, str(provider.options.get("path") or DEFAULT_PATH))
+
+
+def open_store(config: Config) -> Store:
+    """Open the sandbox database; a missing one is created from ``provider.snapshot`` if named.
+
+    That makes the first ``reconciler plan`` work on a fresh clone: the database
+    is never committed, the snapshot is.
+    """
+    path = sandbox_path(config.provider)
+    snapshot = config.provider.options.get("snapshot")
+    if path.exists() or not snapshot:
+        return Store(path)
+    data = load_snapshot(_resolve(config.provider, str(snapshot)))
+    store = Store(path)
+    try:
+        store.seed(data, config.partner)
+    except BaseException:
+        store.close()
+        for leftover in (
+            path,
+            path.with_name(path.name + "-wal"),
+            path.with_name(path.name + "-shm"),
+        ):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+        raise
+    return store
+
+
+def _resolve(provider: ProviderConfig, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(provider.base_dir) / path
+
+
+class SandboxProvider:
+    """Executes every step type; the store is safe to share between the engine's threads."""
+
+    name = "sandbox"
+    capabilities = Capabilities(
+        step_types=frozenset(STEP_TYPES), seats=frozenset(SEATS), access=frozenset(ACCESS_KINDS)
+    )
+    parallelism = 4
+
+    def __init__(self, config: Config) -> None:
+        self.store = open_store(config)
+
+    def read_account(self, account: DesiredAccount) -> AccountState:
+        try:
+            return self.store.read_account(account.id, account.actor)
+        except SandboxError as exc:
+            raise _provider_error(exc, account.id) from exc
+
+    def execute(self, step: Step, account: DesiredAccount) -> None:
+        try:
+            self.store.execute(step, actor=account.actor)
+        except SandboxError as exc:
+            raise _provider_error(exc, account.id) from exc
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _provider_error(exc: SandboxError, account: int) -> ProviderError:
+    if isinstance(exc, RefusedError):
+        detail = exc.detail
+        if exc.rule == NOT_FOUND and exc.user is None:
+            detail += " (seed it with `reconciler sandbox seed`)"
+    else:
+        detail = str(exc)
+    return ProviderError(detail, provider="sandbox", account=account, retryable=False)
