@@ -12,6 +12,7 @@ from reconciler.invariants import Context, violations
 from reconciler.model import (
     PAID_SEATS,
     SEATS,
+    SUPER_ADMIN,
     Access,
     AccountState,
     DesiredAccount,
@@ -98,7 +99,7 @@ def users(draw: st.DrawFn, email: str) -> User:
 
 
 @st.composite
-def current_states(draw: st.DrawFn, actor_access: Access = Access("super_admin")) -> AccountState:
+def current_states(draw: st.DrawFn, actor_access: Access = SUPER_ADMIN) -> AccountState:
     pool = EMPLOYEES + CLIENTS
     present = draw(st.lists(st.sampled_from(pool), unique=True, max_size=len(pool)))
     members = {
