@@ -103,19 +103,22 @@ def measure(state: AccountState, ctx: Context, actor_baseline: frozenset[str]) -
     )
 
 
-def new_violations(baseline: Measures, after: Measures, ctx: Context) -> list[str]:
+def new_violations(
+    baseline: Measures, after: Measures, ctx: Context, would: str = "would "
+) -> list[str]:
     """What ``after`` breaks that ``baseline`` did not: one human sentence each."""
     problems: list[str] = []
+    has, is_, holds = ("would have", "would be", "would hold") if would else ("has", "is", "holds")
     if after.super_admin_deficit > baseline.super_admin_deficit:
         have = ctx.min_super_admins - after.super_admin_deficit
         problems.append(
-            f"the account would have {have} Super Admin{'s' if have != 1 else ''}"
+            f"the account {has} {have} Super Admin{'s' if have != 1 else ''}"
             f" (min_super_admins is {ctx.min_super_admins})"
         )
     for email in sorted(
         after.partner_admin_without_partner_seat - baseline.partner_admin_without_partner_seat
     ):
-        problems.append(f"{email} would be Partner Admin without the partner seat")
+        problems.append(f"{email} {is_} Partner Admin without the partner seat")
     for email in sorted(after.ineligible_partner_users - baseline.ineligible_partner_users):
         problems.append(
             f"{email} is not an eligible partner employee and cannot hold the partner seat"
@@ -123,19 +126,19 @@ def new_violations(baseline: Measures, after: Measures, ctx: Context) -> list[st
         )
     for seat in PAID_SEATS:
         if after.seat_overflow.get(seat, 0) > baseline.seat_overflow.get(seat, 0):
-            problems.append(f"{seat} seats in use would exceed the {seat} seats the account owns")
+            problems.append(f"{seat} seats in use {would}exceed the {seat} seats the account owns")
     for email, permission in sorted(
         after.forbidden_partner_admin_permissions - baseline.forbidden_partner_admin_permissions
     ):
         problems.append(
-            f"Partner Admin {email} would hold {permission}, which Partner Admin cannot have"
+            f"Partner Admin {email} {holds} {permission}, which Partner Admin cannot have"
         )
     for permission in sorted(after.actor_missing - baseline.actor_missing):
-        problems.append(f"the actor {ctx.actor} would lose {permission}")
+        problems.append(f"the actor {ctx.actor} {would}lose {permission}")
     return problems
 
 
 def violations(state: AccountState, ctx: Context) -> list[str]:
     """Every invariant the state breaks, measured from a clean slate (the actor keeps nothing)."""
     clean = Measures(0, frozenset(), frozenset(), {}, frozenset(), frozenset())
-    return new_violations(clean, measure(state, ctx, frozenset()), ctx)
+    return new_violations(clean, measure(state, ctx, frozenset()), ctx, would="")

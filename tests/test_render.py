@@ -1,0 +1,101 @@
+"""Renderings: schema-valid JSON, injection-safe Markdown, colour only when asked."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+
+from reconciler import plan as p
+from reconciler.catalog import schemas_dir
+from reconciler.model import Access, AccountState, DesiredAccount, DesiredUser, User
+from reconciler.plan import Plan
+from reconciler.planner import build_plan
+from reconciler.render.markdown import escape, render_markdown
+from reconciler.render.text import render_text
+from tests.strategies import ACTOR, CATALOGUE, PARTNER, ROLES, TEAMS
+from tests.test_planner import EVERYTHING
+
+
+def sample_plan() -> Plan:
+    current = AccountState(
+        7,
+        "Evil | <script>alert(1)</script> Corp",
+        {"core": 1, "sales": 0, "service": 0},
+        ROLES,
+        TEAMS,
+        {
+            "ceo@acme.example": User(
+                "ceo@acme.example", Access("super_admin"), "core", first_name="<b>Bob</b>"
+            ),
+            ACTOR: User(ACTOR, Access("super_admin"), "partner"),
+            "ana@northwind.agency": User("ana@northwind.agency", Access("super_admin"), "core"),
+        },
+    )
+    desired = DesiredAccount(
+        7,
+        None,
+        {
+            "ana@northwind.agency": DesiredUser(
+                "ana@northwind.agency", access=Access("partner_admin"), seat="partner"
+            ),
+            "kim@acme.example": DesiredUser(
+                "kim@acme.example", access=Access("basic"), seat="core", first_name="`rm -rf`"
+            ),
+        },
+        actor=ACTOR,
+    )
+    return build_plan([(desired, current)], PARTNER, CATALOGUE, EVERYTHING)
+
+
+def test_plan_json_validates_against_its_schema() -> None:
+    schema = json.loads((schemas_dir() / "plan.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    data = json.loads(sample_plan().to_json())
+    jsonschema.Draft202012Validator(schema).validate(data)
+    assert data["format_version"] == 1
+
+
+def test_plan_json_round_trips() -> None:
+    plan = sample_plan()
+    assert Plan.from_data(json.loads(plan.to_json())).to_json() == plan.to_json()
+
+
+def test_markdown_escapes_everything_from_config_and_state() -> None:
+    text = render_markdown(sample_plan())
+    assert "<script>" not in text
+    assert "<b>" not in text
+    assert "\\`rm -rf\\`" in text
+    assert "Evil \\| \\<script\\>" in text
+    assert escape("a|b\nc") == "a\\|b c"
+
+
+def test_markdown_has_summary_table_details_checklist_and_seat_impact() -> None:
+    text = render_markdown(sample_plan())
+    assert text.startswith("<!-- reconciler-plan -->\n### reconciler plan\n")
+    assert "| Account | Status | Steps |" in text
+    assert (
+        "the current state already breaks an invariant: core seats in use exceed the core seats"
+        in text
+    )
+    assert "<details>" in text and "</details>" in text
+    assert "**Paid seats, all accounts:** freed core 1; taken core 1" in text
+
+
+def test_text_has_no_colour_unless_asked() -> None:
+    plan = sample_plan()
+    assert "\033[" not in render_text(plan)
+    assert "\033[" in render_text(plan, color=True)
+    assert render_text(plan).endswith(
+        "Paid seats: freed core 1; taken core 1.\n  Evil | <script>alert(1)</script> Corp (7): freed core 1; taken core 1\n"
+    )
+
+
+def test_text_shows_the_migration_as_freeing_a_paid_seat() -> None:
+    plan = sample_plan()
+    types = [s.type for s in plan.steps]
+    # The account is over its core seats already: the migration's seat move frees one first.
+    assert types == [p.SET_SEAT, p.CREATE_USER, p.MIGRATE_TO_PARTNER_ADMIN]
+    text = render_text(plan)
+    assert "migrate Super Admin → Partner Admin: ana@northwind.agency" in text
+    assert "access: Super Admin → Partner Admin" in text
