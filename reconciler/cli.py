@@ -380,3 +380,61 @@ def import_command(path: str, accounts: tuple[int, ...], out: str | None) -> Non
         click.echo("---\n".join(text for _, text in documents), nl=False)
     if failed:
         sys.exit(EXIT_ERROR)
+
+
+@sandbox.command("seed")
+@click.argument("path", type=click.Path())
+@click.argument("snapshot", type=click.Path())
+@handle_errors
+def sandbox_seed_command(path: str, snapshot: str) -> None:
+    """Load a current-state SNAPSHOT into the sandbox of the config at PATH.
+
+    Accounts in the snapshot replace those with the same id; others stay.
+    """
+    from reconciler.providers.sandbox import sandbox_path
+    from reconciler.sandbox.snapshot import load_snapshot
+    from reconciler.sandbox.store import Store
+
+    config = load_config(path)
+    data = load_snapshot(snapshot)
+    target = sandbox_path(config.provider)
+    with Store(target) as store:
+        store.seed(data, config.partner)
+    accounts = len(data["accounts"])
+    users = sum(len(account.get("users") or ()) for account in data["accounts"])
+    click.echo(
+        f"seeded {accounts} account{'s' * (accounts != 1)}, "
+        f"{users} user{'s' * (users != 1)} into {target}"
+    )
+
+
+@sandbox.command("export")
+@click.argument("path", type=click.Path())
+@handle_errors
+def sandbox_export_command(path: str) -> None:
+    """Print the sandbox of the config at PATH as a snapshot (YAML)."""
+    import yaml
+
+    from reconciler.providers.sandbox import open_store
+
+    with open_store(load_config(path), must_exist=True) as store:
+        data = store.export()
+    click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), nl=False)
+
+
+@sandbox.command("approve")
+@click.argument("path", type=click.Path())
+@click.argument("account_id", type=int)
+@handle_errors
+def sandbox_approve_command(path: str, account_id: int) -> None:
+    """Act as the client of ACCOUNT_ID approving the partner's pending access request."""
+    from reconciler.providers.sandbox import open_store
+
+    config = load_config(path)
+    desired = config.account(account_id)
+    actor = desired.actor if desired is not None and desired.actor else config.partner.actor
+    with open_store(config, must_exist=True) as store:
+        store.approve(account_id, actor)
+    click.echo(
+        f"account {account_id}: approved access for {actor}: Partner Admin on the partner seat"
+    )

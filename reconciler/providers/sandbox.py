@@ -32,14 +32,19 @@ def sandbox_path(provider: ProviderConfig) -> Path:
     return _resolve(provider, str(provider.options.get("path") or DEFAULT_PATH))
 
 
-def open_store(config: Config) -> Store:
+def open_store(config: Config, *, must_exist: bool = False) -> Store:
     """Open the sandbox database; a missing one is created from ``provider.snapshot`` if named.
 
     That makes the first ``reconciler plan`` work on a fresh clone: the database
-    is never committed, the snapshot is.
+    is never committed, the snapshot is. With ``must_exist`` and no snapshot to
+    seed from, a missing database is an error rather than a new empty one.
     """
     path = sandbox_path(config.provider)
     snapshot = config.provider.options.get("snapshot")
+    if not path.exists() and not snapshot and must_exist:
+        raise SandboxError(
+            f"no sandbox database at {path}; create it with `reconciler sandbox seed PATH SNAPSHOT`"
+        )
     if path.exists() or not snapshot:
         return Store(path)
     data = load_snapshot(_resolve(config.provider, str(snapshot)))
