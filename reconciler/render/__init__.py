@@ -42,7 +42,7 @@ def value_words(key: str, value: Any) -> str:
     if key == "permissions":
         add = ", ".join(f"+{x}" for x in value.get("add") or [])
         remove = ", ".join(f"-{x}" for x in value.get("remove") or [])
-        return ", ".join(x for x in (add, remove) if x) or "no changes"
+        return ", ".join(x for x in (add, remove) if x) or "none"
     if key == "teams":
         primary = value.get("primary") or "none"
         secondary = ", ".join(value.get("secondary") or [])
