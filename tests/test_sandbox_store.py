@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from reconciler import plan as p
+from reconciler.catalog import schemas_dir
 from reconciler.errors import SandboxError
 from reconciler.model import PARTNER_ADMIN, Access, Partner, Permissions, Teams, User
 from reconciler.sandbox.store import (
@@ -227,7 +229,10 @@ def test_seed_refuses_an_inconsistent_snapshot_and_keeps_what_was_there(store: S
 def test_seed_refuses_malformed_data(store: Store) -> None:
     with pytest.raises(SandboxError) as caught:
         store.seed({"accounts": [{"id": "x"}]}, PARTNER)
-    assert str(caught.value) == "snapshot is invalid: /accounts/0/id: expected an integer, found the string 'x'"
+    assert (
+        str(caught.value)
+        == "snapshot is invalid: /accounts/0/id: expected an integer, found the string 'x'"
+    )
 
 
 def test_seed_refuses_a_token_of_another_account(store: Store) -> None:
@@ -823,3 +828,104 @@ def test_every_rule_is_refused_and_changes_nothing(
     assert store.export() == before
     last = store.journal()[-1]
     assert (last["step_id"], last["outcome"], last["message"]) == (change.id, "failed", message)
+
+
+# -- user-level writes (the HTTP server's): rules kept, actor capability optional -------
+
+
+def test_writes_without_an_actor_still_keep_the_last_super_admin(store: Store) -> None:
+    ceo = store.get_user_by_email(BETA, "ceo@beta.example")
+    assert ceo is not None
+    with pytest.raises(RefusedError) as caught:
+        store.delete_user(BETA, ceo.id, None)
+    assert str(caught.value) == "account 5500001: cannot remove ceo@beta.example: last Super Admin"
+    demoted = User("ceo@beta.example", Access("basic"), "core")
+    with pytest.raises(RefusedError) as caught:
+        store.update_user(BETA, ceo.id, demoted, None)
+    assert str(caught.value) == "account 5500001: cannot update ceo@beta.example: last Super Admin"
+    assert store.get_user(BETA, ceo.id) == ceo
+    assert [(r["step_type"], r["user"], r["actor"], r["outcome"]) for r in store.journal(BETA)][
+        -2:
+    ] == [
+        (p.REMOVE_USER, "ceo@beta.example", None, "failed"),
+        ("update_user", "ceo@beta.example", None, "failed"),
+    ]
+
+
+def test_create_update_delete_by_id(store: Store) -> None:
+    user = User("New@Beta.example", Access("super_admin"), "none", first_name="N")
+    user_id = store.create_user(BETA, user, None)
+    row = store.get_user(BETA, user_id)
+    assert row is not None and row.user == user and row.created_at == row.updated_at
+    renamed = store.update_user(BETA, user_id, User("new@beta.example", user.access, "none"), None)
+    assert renamed.user.first_name is None and renamed.id == user_id
+    ceo = store.get_user_by_email(BETA, "ceo@beta.example")
+    assert ceo is not None
+    store.delete_user(BETA, ceo.id, None)
+    assert [r.user.email for r in store.list_users(BETA)] == ["new@beta.example"]
+
+
+def test_user_level_writes_check_the_actor_when_given(store: Store) -> None:
+    ceo = store.get_user_by_email(ACME, "ceo@acme.example")
+    assert ceo is not None
+    with pytest.raises(RefusedError) as caught:
+        store.delete_user(ACME, ceo.id, ACTOR)
+    assert caught.value.rule == FORBIDDEN
+    with pytest.raises(RefusedError) as caught:
+        store.create_user(ACME, User("ceo@acme.EXAMPLE"), None)
+    assert caught.value.rule == CONFLICT
+
+
+def test_user_level_refusals_for_unknown_ids_and_email_changes(store: Store) -> None:
+    with pytest.raises(RefusedError) as caught:
+        store.delete_user(ACME, 999_999, None)
+    assert (str(caught.value), caught.value.rule) == (
+        "account 4410021: cannot remove user 999999: no such user",
+        NOT_FOUND,
+    )
+    viewer = store.get_user_by_email(ACME, "viewer@acme.example")
+    assert viewer is not None
+    with pytest.raises(RefusedError) as caught:
+        store.update_user(ACME, viewer.id, User("other@acme.example"), None)
+    assert str(caught.value) == (
+        "account 4410021: cannot update viewer@acme.example: emails cannot change"
+    )
+
+
+def test_journal_keeps_every_attempt_in_order(store: Store) -> None:
+    store.execute(
+        step(p.SET_NAME, "viewer@acme.example", {"first_name": None}, {"first_name": "Vi"}), ACTOR
+    )
+    with pytest.raises(RefusedError):
+        store.execute(
+            step(p.SET_NAME, "viewer@acme.example", {"first_name": None}, {"first_name": "V"}),
+            ACTOR,
+        )
+    rows = store.journal(ACME)
+    assert [r["step_type"] for r in rows] == ["seed", p.SET_NAME, p.SET_NAME]
+    assert [r["outcome"] for r in rows] == ["ok", "ok", "failed"]
+    assert rows[1]["message"] == "viewer@acme.example: first_name None -> 'Vi'"
+    assert rows[2]["message"].endswith("stale step: first_name is 'Vi', the plan expected None")
+    assert rows[1]["seq"] < rows[2]["seq"]
+    assert rows[1]["time"].endswith("Z")
+    assert len(store.journal()) == len(rows) + 2  # the other accounts' seed rows
+
+
+def test_every_snapshot_schema_property_has_a_description() -> None:
+    schema = json.loads((schemas_dir() / "snapshot.schema.json").read_text())
+    assert schema["$id"] == "https://reconciler.dev/schemas/snapshot.schema.json"
+    missing: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for name, child in (node.get("properties") or {}).items():
+                if "description" not in child:
+                    missing.append(f"{where}/properties/{name}")
+            for key, child in node.items():
+                walk(child, f"{where}/{key}")
+        elif isinstance(node, list):
+            for index, child in enumerate(node):
+                walk(child, f"{where}/{index}")
+
+    walk(schema, "")
+    assert missing == []

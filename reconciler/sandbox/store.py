@@ -231,7 +231,7 @@ class _Entry:
     channel: str | None = "api"
 
 
-def now() -> str:
+def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -278,6 +278,9 @@ class Store:
         return conn
 
     def _migrate(self) -> None:
+        """Bring the database to SCHEMA_VERSION; another process may be doing the same."""
+        if self.schema_version == SCHEMA_VERSION:
+            return
         with self._transaction(immediate=True) as tx:
             version = int(tx.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
@@ -292,7 +295,10 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
+        try:
+            return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise SandboxError(f"sandbox database {self.path}: {exc}") from exc
 
     @contextmanager
     def _transaction(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
@@ -382,7 +388,7 @@ class Store:
                 "INSERT INTO tokens VALUES (?, ?, ?)",
                 (token["value"], account_id, json.dumps(list(token.get("scopes") or ()))),
             )
-        stamp = now()
+        stamp = _now()
         tx.executemany(
             "INSERT INTO access_requests (account, email, email_key, status, requested_at) "
             "VALUES (?, ?, ?, 'pending', ?)",
@@ -529,7 +535,7 @@ class Store:
 
     def update_user(self, account_id: int, user_id: int, user: User, actor: str | None) -> UserRow:
         """Make user ``user_id`` into ``user`` (same email), every rule checked; the result."""
-        entry = _Entry(account_id, UPDATE_USER, user.email, actor)
+        entry = _Entry(account_id, UPDATE_USER, self._email_of(account_id, user_id), actor)
 
         def update(tx: sqlite3.Connection) -> tuple[str, UserRow]:
             account = _load_account(tx, account_id)
@@ -545,7 +551,7 @@ class Store:
         return self._write(entry, update)
 
     def delete_user(self, account_id: int, user_id: int, actor: str | None) -> None:
-        entry = _Entry(account_id, REMOVE_USER, None, actor)
+        entry = _Entry(account_id, REMOVE_USER, self._email_of(account_id, user_id), actor)
 
         def delete(tx: sqlite3.Connection) -> tuple[str, None]:
             account = _load_account(tx, account_id)
@@ -556,6 +562,11 @@ class Store:
             return f"removed {current.email}", None
 
         self._write(entry, delete)
+
+    def _email_of(self, account_id: int, user_id: int) -> str | None:
+        """For the journal row of a write by id (the write itself re-reads inside its transaction)."""
+        row = self.get_user(account_id, user_id)
+        return row.user.email if row is not None else None
 
     def _write(self, entry: _Entry, op: Callable[[sqlite3.Connection], tuple[str, T]]) -> T:
         """Run ``op`` in one write transaction and journal the outcome either way."""
@@ -577,7 +588,7 @@ class Store:
             "INSERT INTO journal (time, account, step_id, step_type, user, actor, channel, "
             "outcome, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                now(),
+                _now(),
                 entry.account,
                 entry.step_id,
                 entry.step_type,
@@ -646,7 +657,7 @@ class Store:
         tx.execute(
             "INSERT INTO access_requests (account, email, email_key, status, requested_at) "
             "VALUES (?, ?, ?, 'pending', ?)",
-            (account.id, actor, user_key(actor), now()),
+            (account.id, actor, user_key(actor), _now()),
         )
         return f"{actor} requested access"
 
@@ -666,7 +677,7 @@ class Store:
         user_id = _insert_user(tx, account_id, user)
         tx.execute(
             "UPDATE access_requests SET status = 'approved', approved_at = ? WHERE id = ?",
-            (now(), request["id"]),
+            (_now(), request["id"]),
         )
         return f"approved access: {_describe(user)}", user_id
 
@@ -1088,7 +1099,7 @@ def _user_values(user: User) -> tuple[Any, ...]:
 
 
 def _insert_user(tx: sqlite3.Connection, account_id: int, user: User) -> int:
-    stamp = now()
+    stamp = _now()
     cursor = tx.execute(
         "INSERT INTO users (account, email, email_key, first_name, last_name, access_kind, "
         "role, seat, primary_team, secondary_teams, permissions_add, permissions_remove, "
@@ -1104,5 +1115,5 @@ def _update_user(tx: sqlite3.Connection, user_id: int, user: User) -> None:
         "UPDATE users SET email = ?, email_key = ?, first_name = ?, last_name = ?, "
         "access_kind = ?, role = ?, seat = ?, primary_team = ?, secondary_teams = ?, "
         "permissions_add = ?, permissions_remove = ?, updated_at = ? WHERE id = ?",
-        (*_user_values(user), now(), user_id),
+        (*_user_values(user), _now(), user_id),
     )
