@@ -212,3 +212,28 @@ def test_plan_request_approve_apply_end_to_end(workdir: Path) -> None:
     assert {"email": "ana@northwind.agency", "access": "partner_admin", "seat": "partner"} in (
         acme["users"]
     )
+
+
+def test_a_snapshot_directory_merges_and_places_problems_in_their_own_file(
+    workdir: Path,
+) -> None:
+    (workdir / "snap").mkdir()
+    (workdir / "snap" / "a.yaml").write_text(SNAPSHOT)
+    (workdir / "snap" / "b.yaml").write_text(
+        "accounts:\n"
+        "  - id: 7700001\n"
+        "    users: [{email: ceo@gamma.example, access: super_admin, seat: none}]\n"
+        "  - id: 5500001\n"
+        "    users: [{email: ceo@beta.example, access: super_admin, seat: none}]\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_snapshot("snap")
+    assert [str(d) for d in caught.value.diagnostics] == [
+        "snap/b.yaml:4:9: /accounts/1/id: account 5500001 is listed twice"
+    ]
+    (workdir / "snap" / "b.yaml").write_text(
+        "accounts:\n"
+        "  - id: 7700001\n"
+        "    users: [{email: ceo@gamma.example, access: super_admin, seat: none}]\n"
+    )
+    assert [a["id"] for a in load_snapshot("snap")["accounts"]] == [4410021, 5500001, 7700001]
