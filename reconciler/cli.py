@@ -369,7 +369,7 @@ def import_command(path: str, accounts: tuple[int, ...], out: str | None) -> Non
     for account_id, message in failed:
         click.echo(f"error: account {account_id}: {message}", err=True)
     states = [s for _, s in pairs if isinstance(s, AccountState)]
-    documents = import_documents(states)
+    documents = import_documents(states, config)
     if out:
         for account_id, text in documents:
             target = Path(out) / f"{account_id}.yaml"

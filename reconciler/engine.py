@@ -57,7 +57,8 @@ def select_accounts(
     missing = sorted(set(account_ids) - known)
     if missing:
         raise ReconcilerError(
-            f"--account {', '.join(map(str, missing))}: not in the config ({', '.join(config.files) or 'no files'})"
+            f"--account {', '.join(map(str, missing))}: not in the config"
+            f" ({len(config.files)} file{'s' if len(config.files) != 1 else ''} read)"
         )
     accounts = [a for a in config.accounts if not account_ids or a.id in account_ids]
     if shard is not None:

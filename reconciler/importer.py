@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.model import AccountState, User
+from reconciler.model import AccountState, Config, DesiredAccount, User
 
 
 def user_config(user: User, unknown: frozenset[str]) -> dict[str, Any]:
@@ -30,16 +30,27 @@ def user_config(user: User, unknown: frozenset[str]) -> dict[str, Any]:
     return data
 
 
-def import_document(state: AccountState) -> str:
-    account = {
-        "id": state.id,
-        "name": state.name,
-        "users": [user_config(state.users[k], state.unknown) for k in sorted(state.users)],
-    }
+def import_document(
+    state: AccountState, desired: DesiredAccount | None = None, partner_actor: str = ""
+) -> str:
+    """``desired`` supplies what only config knows: the actor override and ``token_env``."""
+    account: dict[str, Any] = {"id": state.id, "name": state.name}
+    if desired is not None and desired.actor and desired.actor != partner_actor:
+        account["actor"] = desired.actor
+    if desired is not None and desired.token_env:
+        account["token_env"] = desired.token_env
+    account["users"] = [user_config(state.users[k], state.unknown) for k in sorted(state.users)]
     header = f"# Imported from the current state of account {state.id} ({state.name}).\n"
     body = yaml.safe_dump({"accounts": [account]}, sort_keys=False, allow_unicode=True, width=100)
     return header + body
 
 
-def import_documents(states: list[AccountState]) -> list[tuple[int, str]]:
-    return [(s.id, import_document(s)) for s in sorted(states, key=lambda s: s.id)]
+def import_documents(
+    states: list[AccountState], config: Config | None = None
+) -> list[tuple[int, str]]:
+    def document(state: AccountState) -> str:
+        if config is None:
+            return import_document(state)
+        return import_document(state, config.account(state.id), config.partner.actor)
+
+    return [(s.id, document(s)) for s in sorted(states, key=lambda s: s.id)]

@@ -12,7 +12,7 @@ from reconciler.plan import AccountPlan, Plan, Step
 from reconciler.render import TITLES, change_words, counts_words, plan_counts, seat_words, symbol
 
 MARKER = "<!-- reconciler-plan -->"
-_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+_SPECIAL = re.compile(r"([\\`*_\[\]|<>~])")
 
 
 def escape(text: object) -> str:
@@ -28,7 +28,9 @@ def status(account: AccountPlan) -> str:
         return "⚠️ over max_removals"
     if not account.steps:
         return "✅ no changes"
-    if any(s.channel != "api" for s in account.steps):
+    if any(s.channel == "approval" for s in account.steps):
+        return "⏳ awaiting the client's approval"
+    if any(s.channel == "manual" for s in account.steps):
         return "✋ needs a person"
     return "📝 changes"
 

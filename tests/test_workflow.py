@@ -1,0 +1,250 @@
+"""plan / show / apply / import against the real sandbox, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from reconciler import plan as p
+from reconciler.catalog import schemas_dir
+from reconciler.cli import main
+from reconciler.config import load_config
+from reconciler.engine import apply_plan, make_plan
+from reconciler.providers.sandbox import SandboxProvider
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "northwind"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+@pytest.fixture
+def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private copy of the example, with its own sandbox, as the working directory."""
+    target = tmp_path / "northwind"
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(".reconciler"))
+    monkeypatch.chdir(target)
+    yield target
+
+
+def run(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def export() -> str:
+    result = run("sandbox", "export", ".")
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.parametrize("fmt,suffix", [("text", "txt"), ("markdown", "md"), ("json", "json")])
+def test_example_plan_matches_golden_file(example: Path, fmt: str, suffix: str) -> None:
+    result = run("plan", ".", "--format", fmt)
+    assert result.exit_code == 0, result.output
+    golden = GOLDEN / f"example-plan.{suffix}"
+    if os.environ.get("RECONCILER_UPDATE_GOLDEN"):
+        golden.write_text(result.stdout, encoding="utf-8")
+    assert result.stdout == golden.read_text(encoding="utf-8")
+
+
+def test_example_plan_uses_every_step_type_and_channel(example: Path) -> None:
+    data = json.loads(run("plan", ".", "--format", "json").stdout)
+    steps = [s for a in data["accounts"] for s in a["steps"]]
+    assert {s["type"] for s in steps} == set(p.STEP_TYPES)
+    assert {s["channel"] for s in steps} == {"api", "manual", "approval"}
+    migration = next(s for s in steps if s["type"] == p.MIGRATE_TO_PARTNER_ADMIN)
+    acme = next(a for a in data["accounts"] if a["account"] == migration["account"])
+    assert acme["seats"]["freed"]
+
+
+def test_plan_json_validates_against_the_plan_schema(example: Path) -> None:
+    data = json.loads(run("plan", ".", "--format", "json").stdout)
+    schema = json.loads((schemas_dir() / "plan.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(data)
+
+
+def test_same_input_gives_byte_identical_plans(example: Path) -> None:
+    assert (
+        run("plan", ".", "--format", "json").stdout == run("plan", ".", "--format", "json").stdout
+    )
+
+
+def test_saved_plan_is_shown_and_applied(example: Path) -> None:
+    assert run("plan", ".", "--out", "plan.json").exit_code == 0
+    shown = run("show", "plan.json", "--format", "json")
+    assert shown.stdout == Path("plan.json").read_text(encoding="utf-8")
+    applied = run("apply", "--plan", "plan.json", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert "Left to do by hand (5):" in applied.stdout
+    again = json.loads(run("plan", ".", "--format", "json").stdout)
+    # Only what needs a person (and the pending access request) is left.
+    assert {s["channel"] for a in again["accounts"] for s in a["steps"]} == {"manual", "approval"}
+
+
+def test_stale_saved_plan_is_refused_and_nothing_changes(example: Path) -> None:
+    assert run("plan", ".", "--out", "plan.json").exit_code == 0
+    assert run("apply", ".", "--account", "4410025", "--auto-approve").exit_code == 0
+    before = export()
+    result = run("apply", "--plan", "plan.json", "--auto-approve")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: stale plan: the current state of the accounts changed since this plan was made;"
+        " nothing was changed; run plan again\n"
+    )
+    assert export() == before
+
+
+def test_saved_plan_from_another_config_is_refused(example: Path) -> None:
+    assert run("plan", ".", "--out", "plan.json").exit_code == 0
+    path = Path("accounts/harbor-hotels.yaml")
+    path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    result = run("apply", "--plan", "plan.json", "--auto-approve")
+    assert result.exit_code == 1
+    assert "stale plan: the config changed since this plan was made" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (
+            "{not json",
+            "plan.json:1:2: not a plan file: Expecting property name enclosed in double quotes",
+        ),
+        ("[]", "plan.json: not a plan file (expected a JSON object)"),
+        (
+            '{"format_version": 9}',
+            "plan.json: plan file has format_version 9; this reconciler reads 1",
+        ),
+    ],
+)
+def test_bad_plan_files_are_refused(example: Path, content: str, message: str) -> None:
+    Path("plan.json").write_text(content, encoding="utf-8")
+    result = run("apply", "--plan", "plan.json", "--auto-approve")
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {message}\n"
+
+
+def test_import_then_plan_shows_no_changes(example: Path) -> None:
+    result = run("import", ".", "--out", "imported")
+    assert result.exit_code == 0, result.output
+    fresh = Path("fresh")
+    fresh.mkdir()
+    shutil.copy("partner.yaml", fresh / "partner.yaml")
+    shutil.copy("snapshot.yaml", fresh / "snapshot.yaml")
+    shutil.copytree(".reconciler", fresh / ".reconciler")
+    shutil.copytree("imported", fresh / "accounts")
+    planned = run("plan", "fresh", "--detailed-exitcode")
+    # The account without partner access still plans its access request; nothing else.
+    data = json.loads(run("plan", "fresh", "--format", "json").stdout)
+    assert [(s["account"], s["type"]) for a in data["accounts"] for s in a["steps"]] == [
+        (4410028, p.REQUEST_ACCESS)
+    ]
+    assert planned.exit_code == 2
+
+
+def test_impossible_account_is_an_error_while_others_plan(example: Path) -> None:
+    path = Path("accounts/granite-logistics.yaml")
+    text = path.read_text(encoding="utf-8").replace(
+        "{email: ops@granite.example, first_name: Karl, last_name: Berg, profile: client-admin}",
+        "{email: ops@granite.example, state: absent}",
+    )
+    path.write_text(text, encoding="utf-8")
+    result = run("plan", ".", "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    errors = {a["account"]: a["error"] for a in data["accounts"]}
+    assert errors[4410027] == (
+        "accounts/granite-logistics.yaml:15:9: no safe order: remove ops@granite.example would break an"
+        " invariant: the account would have 0 Super Admins (min_super_admins is 1)"
+    )
+    assert all(error is None for account, error in errors.items() if account != 4410027)
+    assert sum(len(a["steps"]) for a in data["accounts"]) > 0
+    assert result.stderr == "error: 1 account(s) cannot be planned: 4410027\n"
+
+
+def test_detailed_exitcode_and_account_and_shard_selection(example: Path) -> None:
+    assert run("plan", ".", "--detailed-exitcode").exit_code == 2
+    assert run("plan", ".", "--account", "4410027", "--detailed-exitcode").exit_code == 0
+    shard = json.loads(run("plan", ".", "--shard", "2/3", "--format", "json").stdout)
+    assert [a["account"] for a in shard["accounts"]] == [
+        a for a in range(4410021, 4410029) if a % 3 == 1
+    ]
+    assert run("plan", ".", "--shard", "4/3").exit_code == 1
+    missing = run("plan", ".", "--account", "999")
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith("error: --account 999: not in the config (")
+
+
+def test_apply_without_terminal_needs_auto_approve(example: Path) -> None:
+    before = export()
+    result = run("apply", ".")
+    assert result.exit_code == 1
+    assert "refusing to apply without confirmation" in result.stderr
+    assert export() == before
+
+
+def test_apply_asks_and_can_be_declined(example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
+    before = export()
+    result = run("apply", ".", input="n\n")
+    assert result.exit_code == 1
+    assert export() == before
+
+
+def test_failures_are_isolated_per_account(example: Path) -> None:
+    config = load_config(".")
+    provider = SandboxProvider(config)
+    plan = make_plan(config, provider, workers=1)
+    # Tamper with one Foxglove step so the sandbox refuses it (more sales seats than owned).
+    broken = []
+    for account in plan.accounts:
+        if account.account == 4410026:
+            steps = list(account.steps)
+            steps[1] = p.Step.from_data({**steps[1].to_data(), "after": {"seat": "service"}})
+            account = type(account)(**{**account.__dict__, "steps": tuple(steps)})
+        broken.append(account)
+    plan = type(plan)(**{**plan.__dict__, "accounts": tuple(broken)})
+    report = apply_plan(plan, config, provider, workers=1)
+    provider.close()
+    statuses = {a.account: a.status for a in report.accounts}
+    assert statuses[4410026] == "failed"
+    assert statuses[4410025] == "done"
+    foxglove = next(a for a in report.accounts if a.account == 4410026)
+    assert [o.status for o in foxglove.outcomes] == [
+        "applied",
+        "failed",
+        "not attempted",
+        "not attempted",
+        "not attempted",
+    ]
+    journal = yaml.safe_load(export())
+    assert journal is not None
+
+
+def test_max_removals_refuses_without_force(example: Path) -> None:
+    Path("accounts/driftwood-outdoor.yaml").write_text(
+        "accounts:\n"
+        "  - id: 4410024\n"
+        "    name: Driftwood Outdoor Co\n"
+        "    unmanaged_users: remove\n"
+        "    users:\n"
+        "      - {email: automation@northwind.agency, access: partner_admin, seat: partner}\n"
+        "      - {email: founder@driftwood.example, access: super_admin, seat: core}\n",
+        encoding="utf-8",
+    )
+    planned = run("plan", ".", "--account", "4410024")
+    assert "exceed max_removals 25%" in planned.stdout
+    refused = run("apply", ".", "--account", "4410024", "--auto-approve")
+    assert refused.exit_code == 1
+    assert (
+        "refused: 3 removals exceed max_removals (1); re-run with --force to allow"
+        in refused.stdout
+    )
+    forced = run("apply", ".", "--account", "4410024", "--auto-approve", "--force")
+    assert forced.exit_code == 0, forced.output
