@@ -11,7 +11,7 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -71,9 +71,11 @@ def handle_errors(func: F) -> F:
 class Group(click.Group):
     """Usage errors exit 64, not click's 2, which ``--detailed-exitcode`` uses for changes."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> Any:
         try:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, prog_name, standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
@@ -410,15 +412,22 @@ def sandbox_seed_command(path: str, snapshot: str) -> None:
 
 @sandbox.command("export")
 @click.argument("path", type=click.Path())
+@click.option("--with-tokens", is_flag=True, help="Include the accounts' API tokens (secrets).")
 @handle_errors
-def sandbox_export_command(path: str) -> None:
-    """Print the sandbox of the config at PATH as a snapshot (YAML)."""
+def sandbox_export_command(path: str, with_tokens: bool) -> None:
+    """Print the sandbox of the config at PATH as a snapshot (YAML).
+
+    API tokens are left out unless --with-tokens: output never carries a secret by default.
+    """
     import yaml
 
     from reconciler.providers.sandbox import open_store
 
     with open_store(load_config(path), must_exist=True) as store:
         data = store.export()
+    if not with_tokens:
+        for account in data.get("accounts", []):
+            account.pop("tokens", None)
     click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), nl=False)
 
 

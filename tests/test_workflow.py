@@ -248,3 +248,9 @@ def test_max_removals_refuses_without_force(example: Path) -> None:
     )
     forced = run("apply", ".", "--account", "4410024", "--auto-approve", "--force")
     assert forced.exit_code == 0, forced.output
+
+
+def test_sandbox_export_leaves_tokens_out_unless_asked(example: Path) -> None:
+    assert "pat-na1-" not in export()
+    with_tokens = run("sandbox", "export", ".", "--with-tokens")
+    assert "pat-na1-11111111-2222-3333-4444-555555555555" in with_tokens.stdout
