@@ -69,9 +69,16 @@ def load_config(path: str | Path) -> Config:
 
 def check_config(path: str | Path) -> Validation:
     """Like :func:`load_config`, returning the problems (sorted) instead of raising."""
-    root = os.path.normpath(str(path))
+    # The collector would walk the ever-growing heap of small containers again and
+    # again while the config is built; nothing here makes reference cycles.
+    with gc_paused():
+        return _check(os.path.normpath(str(path)))
+
+
+def _check(root: str) -> Validation:
     found_files, diagnostics = find_yaml_files(root)
     documents, files = _read(found_files, diagnostics)
+    all_loaded = not diagnostics
     secrets = find_secrets(documents)
     diagnostics.extend(secrets.diagnostics)
     schema_problems = validate_documents(documents, SCHEMA, skip=secrets.hides)
@@ -80,7 +87,7 @@ def check_config(path: str | Path) -> Validation:
     found, duplicates = collect([d for d in documents if d.file not in invalid])
     diagnostics.extend(duplicates)
     diagnostics.extend(check_rules(found, load_catalogue().partner_admin_forbidden))
-    if not diagnostics or (not invalid and len(documents) == len(files)):
+    if all_loaded and not invalid:  # else the missing block may be in a file that failed
         diagnostics.extend(check_whole(found, root))
     if diagnostics:
         return Validation(None, sorted(set(diagnostics)), files)
@@ -106,15 +113,14 @@ def _read(
     parsed: dict[str, LoadedDocument] = {}
     excluded: set[str] = set()
     first = [file for file, raw in raws.items() if b"snapshot" in raw]
-    with gc_paused():
-        for file in first + [file for file in raws if file not in first]:
-            if file in parsed or os.path.realpath(file) in excluded:
-                continue
-            document, problems = parse_yaml(raws[file], file)
-            diagnostics.extend(problems)
-            if document is not None:
-                parsed[file] = document
-                excluded.update(_snapshot_paths(document))
+    for file in first + [file for file in raws if file not in first]:
+        if file in parsed or os.path.realpath(file) in excluded:
+            continue
+        document, problems = parse_yaml(raws[file], file)
+        diagnostics.extend(problems)
+        if document is not None:
+            parsed[file] = document
+            excluded.update(_snapshot_paths(document))
     kept = tuple(file for file in files if os.path.realpath(file) not in excluded)
     diagnostics[:] = [d for d in diagnostics if os.path.realpath(d.file) not in excluded]
     return [parsed[file] for file in kept if file in parsed], kept

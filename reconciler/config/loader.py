@@ -58,6 +58,7 @@ _SEQ = _TAG + "seq"
 _MERGE = _TAG + "merge"
 
 _TRUE = frozenset({"yes", "true", "on"})
+_Scalar = yaml.ScalarNode
 
 #: (line, column) of a value, then (line, column) of its key; both 1-based. For list
 #: items and the document root the "key" is the value itself.
@@ -249,10 +250,9 @@ class _Builder:
         self.file = file
         self.positions: dict[str, Position] = {}
         self.diagnostics: list[Diagnostic] = []
-        # Collection nodes built so far → values built for them. A node met again
-        # is an alias; its size is charged to the expansion budget.
+        # Collection nodes built so far → values built for them (-1 while being
+        # built). A node met again is an alias; its size is charged to the budget.
         self.sizes: dict[int, int] = {}
-        self.open: set[int] = set()
         self.count = 0
         self.expanded = 0
 
@@ -268,14 +268,14 @@ class _Builder:
     def value(self, node: yaml.Node, pointer: str, depth: int, line: int, col: int) -> Any:
         """The data for ``node``; ``line``/``col`` say where an alias to it is used."""
         self.count += 1
-        if isinstance(node, yaml.ScalarNode):
+        if type(node) is _Scalar:
             return self.scalar(node, pointer)
         key = id(node)
-        if key in self.open:
-            self.error(line, col, pointer, "recursive alias: a collection contains itself")
-            return None
         size = self.sizes.get(key)
         if size is not None:
+            if size < 0:
+                self.error(line, col, pointer, "recursive alias: a collection contains itself")
+                return None
             if self.expanded > MAX_ALIAS_EXPANSION:
                 return None  # already reported; stop expanding
             self.expanded += size
@@ -290,76 +290,69 @@ class _Builder:
             self.error(line, col, pointer, f"nested deeper than {MAX_DEPTH} levels")
             return None
         before = self.count
-        self.open.add(key)
-        try:
-            if isinstance(node, yaml.MappingNode):
-                result: Any = self.mapping(node, pointer, depth + 1)
-            elif isinstance(node, yaml.SequenceNode):
-                result = self.sequence(node, pointer, depth + 1)
-            else:  # pragma: no cover - the composer makes no other kind of node
-                result = None
-        finally:
-            self.open.discard(key)
+        if size is None:
+            self.sizes[key] = -1  # being built: meeting it again inside itself is recursion
+        if type(node) is yaml.MappingNode:
+            result: Any = self.mapping(node, pointer, depth + 1)
+        else:
+            result = self.sequence(node, pointer, depth + 1)
         if size is None:
             self.sizes[key] = self.count - before
         return result
 
-    def sequence(self, node: yaml.SequenceNode, pointer: str, depth: int) -> list[Any]:
+    def sequence(self, node: yaml.Node, pointer: str, depth: int) -> list[Any]:
         if node.tag != _SEQ:
             self.unsupported(node, pointer)
             return []
         items: list[Any] = []
         append = items.append
         positions = self.positions
+        self.count += len(node.value)
         for index, item in enumerate(node.value):
             child = f"{pointer}/{index}"
             mark = item.start_mark
             line, col = mark.line + 1, mark.column + 1
             positions[child] = (line, col, line, col)
-            if type(item) is yaml.ScalarNode:
-                self.count += 1
+            if type(item) is _Scalar:
                 append(item.value if item.tag == _STR else self.scalar(item, child))
             else:
                 append(self.value(item, child, depth, line, col))
         return items
 
-    def mapping(self, node: yaml.MappingNode, pointer: str, depth: int) -> dict[str, Any]:
+    def mapping(self, node: yaml.Node, pointer: str, depth: int) -> dict[str, Any]:
         if node.tag != _MAP:
             self.unsupported(node, pointer)
             return {}
         result: dict[str, Any] = {}
-        explicit: set[str] = set()
         merges: list[tuple[yaml.Node, yaml.Node]] = []
         positions = self.positions
+        self.count += len(node.value)
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                merges.append((key_node, value_node))
-                continue
             key_mark = key_node.start_mark
             key_line, key_col = key_mark.line + 1, key_mark.column + 1
-            if not isinstance(key_node, yaml.ScalarNode):
+            if type(key_node) is not _Scalar:
                 message = "mapping keys must be plain values, not lists or mappings"
                 self.error(key_line, key_col, pointer, message)
                 continue
-            key = key_node.value
-            child = f"{pointer}/{escape_pointer_token(key)}"
-            if key in explicit:
-                first = positions[child][2]
-                self.error(
-                    key_line,
-                    key_col,
-                    child,
-                    f"duplicate key '{key}'; first declared at line {first}",
-                )
+            key: str = key_node.value
+            if key_node.tag == _MERGE:
+                merges.append((key_node, value_node))
                 continue
-            explicit.add(key)
+            if "~" in key or "/" in key:
+                child = f"{pointer}/{escape_pointer_token(key)}"
+            else:
+                child = f"{pointer}/{key}"
+            if key in result:  # merged keys come later, so only keys written here are in yet
+                message = f"duplicate key '{key}'; first declared at line {positions[child][2]}"
+                self.error(key_line, key_col, child, message)
+                continue
             mark = value_node.start_mark
-            line, col = mark.line + 1, mark.column + 1
-            positions[child] = (line, col, key_line, key_col)
-            if type(value_node) is yaml.ScalarNode:
-                self.count += 1
-                tag = value_node.tag
-                result[key] = value_node.value if tag == _STR else self.scalar(value_node, child)
+            positions[child] = (mark.line + 1, mark.column + 1, key_line, key_col)
+            if type(value_node) is _Scalar:
+                if value_node.tag == _STR:
+                    result[key] = value_node.value
+                else:
+                    result[key] = self.scalar(value_node, child)
             else:
                 result[key] = self.value(value_node, child, depth, key_line, key_col)
         if merges:

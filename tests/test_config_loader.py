@@ -1,0 +1,334 @@
+"""The YAML loader: data, the place of every value, and every way a file can be bad."""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.config import check_config
+from reconciler.config.loader import (
+    MAX_DEPTH,
+    find_yaml_files,
+    load_yaml_documents,
+    parse_yaml,
+)
+from reconciler.errors import ConfigError
+
+FIXTURES = Path(__file__).parent / "fixtures" / "invalid"
+
+#: Committed fixtures that fail while loading YAML -> the exact lines reported.
+LOADER_FIXTURES: dict[str, list[str]] = {
+    "duplicate-key.yaml": [
+        "duplicate-key.yaml:9:9: /accounts/0/users/0/seat: duplicate key 'seat'; "
+        "first declared at line 8",
+    ],
+    "merge-not-mapping.yaml": [
+        "merge-not-mapping.yaml:7:9: /accounts/0/users/0: "
+        "'<<' merges only mappings (or a list of them)",
+    ],
+    "recursive-alias.yaml": [
+        "recursive-alias.yaml:7:8: /extra/0: recursive alias: a collection contains itself",
+    ],
+    "alias-bomb.yaml": [
+        "alias-bomb.yaml:4:6: /x-bomb/e/1/1/1: aliases expand to more than 100000 values; "
+        "refusing a possible alias bomb",
+    ],
+    "top-level-list.yaml": [
+        "top-level-list.yaml:1:1: /: expected a mapping of keys at the top of the file, "
+        "found a list",
+    ],
+    "top-level-scalar.yaml": [
+        "top-level-scalar.yaml:1:1: /: expected a mapping of keys at the top of the file, "
+        "found a single value",
+    ],
+    "empty.yaml": ["empty.yaml:1:1: /: empty file: expected a mapping of keys"],
+    "comments-only.yaml": ["comments-only.yaml:1:1: /: empty file: expected a mapping of keys"],
+    "not-yaml.yaml": [
+        "not-yaml.yaml:2:13: /: not valid YAML: while parsing a flow node, "
+        "did not find expected node content",
+    ],
+    "multiple-documents.yaml": [
+        "multiple-documents.yaml:2:1: /: not valid YAML: expected a single document in the "
+        "stream, but found another document",
+    ],
+    "unsupported-tag.yaml": [
+        "unsupported-tag.yaml:6:43: /accounts/0/users/0/access: unsupported YAML tag '!!binary'",
+    ],
+    "undefined-alias.yaml": ["undefined-alias.yaml:6:43: /: not valid YAML: found undefined alias"],
+    "no-yaml-files": ["no-yaml-files:1:1: /: no YAML files (*.yaml, *.yml) in this directory"],
+    "broken-file-among-good": [
+        "broken-file-among-good/b.yaml:4:1: /: not valid YAML: while parsing a flow node, "
+        "did not find expected node content",
+    ],
+}
+
+#: Bytes that are awkward to commit, written to a temporary file -> expected lines.
+BYTES_FIXTURES: dict[str, tuple[bytes, list[str]]] = {
+    "tab": (
+        b"partner:\n\tname: Northwind\n",
+        ["bad.yaml:2:1: /: not valid YAML: found a tab character where YAML expects spaces"],
+    ),
+    "tab-after-key": (
+        b"partner:\n  name:\tNorthwind\n  actor: a@b.example\n\tx: 1\n",
+        ["bad.yaml:4:1: /: not valid YAML: found a tab character where YAML expects spaces"],
+    ),
+    "not-utf8": (
+        b"partner:\n  name: Caf\xe9 Digital\n",
+        ["bad.yaml:2:12: /: not valid UTF-8: byte 0xe9 at offset 20"],
+    ),
+    "not-utf8-after-multibyte": (
+        "partner:\n  name: Zürich ".encode() + b"\xff\n",
+        ["bad.yaml:2:16: /: not valid UTF-8: byte 0xff at offset 25"],
+    ),
+    "control-character": (
+        "partner:\n  name: Zürich\x07\n".encode(),
+        ["bad.yaml:2:15: /: not valid YAML: control characters are not allowed"],
+    ),
+    "utf16": (
+        "partner: {}\n".encode("utf-16"),
+        ["bad.yaml:1:1: /: not valid UTF-8: byte 0xff at offset 0"],
+    ),
+    "deep-flow-nesting": (
+        b"x: " + b"[" * 100_000 + b"]" * 100_000 + b"\n",
+        # The top-level mapping is the first level, so the 64th bracket is one too many.
+        [f"bad.yaml:1:{3 + MAX_DEPTH}: /: nested deeper than {MAX_DEPTH} levels"],
+    ),
+    "deep-block-nesting": (
+        b"x:\n" + b"".join(b" " * i + b"- \n" for i in range(1, MAX_DEPTH + 5)),
+        [
+            f"bad.yaml:{MAX_DEPTH + 1}:{MAX_DEPTH + 1}: /x/0{'/0' * (MAX_DEPTH - 2)}: "
+            f"nested deeper than {MAX_DEPTH} levels"
+        ],
+    ),
+}
+
+
+def lines(path: str) -> list[str]:
+    return [str(d) for d in check_config(path).diagnostics]
+
+
+@pytest.mark.parametrize("fixture", sorted(LOADER_FIXTURES))
+def test_loader_fixture_reports_exact_places(fixture: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(FIXTURES)
+    assert lines(fixture) == LOADER_FIXTURES[fixture]
+
+
+@pytest.mark.parametrize("name", sorted(BYTES_FIXTURES))
+def test_bytes_fixture_reports_exact_places(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw, expected = BYTES_FIXTURES[name]
+    (tmp_path / "bad.yaml").write_bytes(raw)
+    monkeypatch.chdir(tmp_path)
+    assert lines("bad.yaml") == expected
+
+
+def test_symlink_loop_is_reported_not_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config" / "clients"
+    config.mkdir(parents=True)
+    (config / "acme.yaml").write_text("accounts: []\n")
+    (config / "again").symlink_to("..", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    files, diagnostics = find_yaml_files("config")
+    assert files == ["config/clients/acme.yaml"]
+    assert [str(d) for d in diagnostics] == [
+        "config/clients/again:1:1: /: symlink loop: 'config/clients/again' leads back to 'config'"
+    ]
+
+
+def test_symlinked_directory_without_loop_is_followed(tmp_path: Path) -> None:
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "partner.yaml").write_text("partner: {}\n")
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "shared").symlink_to(tmp_path / "shared", target_is_directory=True)
+    files, diagnostics = find_yaml_files(tmp_path / "config")
+    assert files == [str(tmp_path / "config" / "shared" / "partner.yaml")]
+    assert diagnostics == []
+
+
+def test_broken_symlink_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "gone.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    (tmp_path / "ok.yaml").write_text("a: 1\n")
+    monkeypatch.chdir(tmp_path)
+    files, diagnostics = find_yaml_files(".")
+    assert files == ["ok.yaml"]
+    assert [str(d) for d in diagnostics] == [
+        "gone.yaml:1:1: /: broken symlink: its target does not exist"
+    ]
+
+
+def test_missing_path_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert lines("nope") == ["nope:1:1: /: no such file or directory"]
+
+
+def test_directory_order_is_sorted_recursive_and_skips_hidden_and_other_files(
+    tmp_path: Path,
+) -> None:
+    for name in (
+        "b.yml",
+        "a/z.yaml",
+        "a/y.yaml",
+        "c.yaml",
+        ".hidden/x.yaml",
+        "notes.txt",
+        "d.json",
+    ):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("k: 1\n")
+    files, diagnostics = find_yaml_files(tmp_path)
+    shown = [os.path.relpath(f, tmp_path) for f in files]
+    assert shown == ["a/y.yaml", "a/z.yaml", "b.yml", "c.yaml"]
+    assert diagnostics == []
+
+
+def test_every_value_has_its_place() -> None:
+    text = (
+        "accounts:\n"
+        "  - id: 4410021\n"
+        "    users:\n"
+        "      - {email: ana@northwind.agency, seat: partner}\n"
+        "      - email: ceo@acme.example\n"
+        "        teams:\n"
+        "          secondary: [Sales, 'Marketing']\n"
+        "a/b: {c~d: 1}\n"
+    )
+    document, problems = parse_yaml(text.encode(), "f.yaml")
+    assert problems == [] and document is not None
+    assert document.locate("") == (1, 1)
+    assert document.locate("/accounts") == (2, 3)
+    assert document.locate("/accounts/0/id") == (2, 9)
+    assert document.locate("/accounts/0/users/0") == (4, 9)
+    assert document.locate("/accounts/0/users/0/seat") == (4, 45)
+    assert document.locate_key("/accounts/0/users/0/seat") == (4, 39)
+    assert document.locate("/accounts/0/users/1/teams/secondary/1") == (7, 30)
+    assert document.locate("/a~1b/c~0d") == (8, 12)
+    # A pointer with no value of its own gets the place of its nearest ancestor.
+    assert document.locate("/accounts/0/users/1/teams/primary") == (7, 11)
+    assert document.locate("/nothing/here") == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("42", 42),
+        ("-17", -17),
+        ("0x1F", 31),
+        ("017", 15),
+        ("0o17", "0o17"),  # YAML 1.2 octal: a string in YAML 1.1
+        ("0b101", 5),
+        ("1_000", 1000),
+        ("1:30", 90),
+        ("1.5", 1.5),
+        ("-.inf", -math.inf),
+        ("1e3", "1e3"),  # YAML 1.1 floats need a dot
+        ("yes", True),
+        ("Off", False),
+        ("TRUE", True),
+        ("~", None),
+        ("null", None),
+        ("", None),
+        ("'017'", "017"),
+        ('"yes"', "yes"),
+        ("2024-01-31", "2024-01-31"),
+        ("!!str 5", "5"),
+        ("plain text", "plain text"),
+    ],
+)
+def test_scalars_resolve_as_yaml_1_1(written: str, expected: Any) -> None:
+    document, problems = parse_yaml(f"value: {written}\n".encode(), "f.yaml")
+    assert problems == [] and document is not None
+    value = document.data["value"]
+    assert value == expected and type(value) is type(expected)
+
+
+def test_nan_resolves() -> None:
+    document, _ = parse_yaml(b"value: .NaN\n", "f.yaml")
+    assert document is not None and math.isnan(document.data["value"])
+
+
+def test_merge_keys_written_keys_win_then_earlier_sources() -> None:
+    text = (
+        "base: &base {access: basic, seat: core, first_name: Base}\n"
+        "extra: &extra {seat: sales, last_name: Extra}\n"
+        "user:\n"
+        "  <<: [*base, *extra]\n"
+        "  first_name: Own\n"
+    )
+    document, problems = parse_yaml(text.encode(), "f.yaml")
+    assert problems == [] and document is not None
+    assert document.data["user"] == {
+        "access": "basic",
+        "seat": "core",
+        "first_name": "Own",
+        "last_name": "Extra",
+    }
+    assert document.locate("/user/first_name") == (5, 15)
+    assert document.locate("/user/seat") == (1, 35)  # where the merged value is written
+    assert document.locate("/user/last_name") == (2, 40)
+
+
+def test_aliases_within_budget_expand_to_independent_copies() -> None:
+    text = "a: &t {primary: Sales, secondary: [X]}\nb: *t\nc: *t\n"
+    document, problems = parse_yaml(text.encode(), "f.yaml")
+    assert problems == [] and document is not None
+    assert document.data["b"] == document.data["c"] == {"primary": "Sales", "secondary": ["X"]}
+    assert document.data["b"] is not document.data["c"]
+    assert document.locate("/c/secondary/0") == (1, 36)
+
+
+def test_byte_order_mark_is_accepted() -> None:
+    document, problems = parse_yaml(b"\xef\xbb\xbfa: 1\n", "f.yaml")
+    assert problems == [] and document is not None and document.data == {"a": 1}
+
+
+def test_complex_keys_are_refused() -> None:
+    document, problems = parse_yaml(b"? [a, b]\n: 1\n", "f.yaml")
+    assert document is None
+    assert [str(p) for p in problems] == [
+        "f.yaml:1:3: /: mapping keys must be plain values, not lists or mappings"
+    ]
+
+
+def test_load_yaml_documents_raises_with_every_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.yaml").write_text("a: 1\na: 2\n")
+    (tmp_path / "b.yaml").write_text("- not a mapping\n")
+    (tmp_path / "c.yaml").write_text("fine: true\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load_yaml_documents(".")
+    assert [str(d) for d in caught.value.diagnostics] == [
+        "a.yaml:2:1: /a: duplicate key 'a'; first declared at line 1",
+        "b.yaml:1:1: /: expected a mapping of keys at the top of the file, found a list",
+    ]
+
+
+def test_load_yaml_documents_returns_documents_in_order(tmp_path: Path) -> None:
+    (tmp_path / "b.yaml").write_text("n: 2\n")
+    (tmp_path / "a.yml").write_text("n: 1\n")
+    documents = load_yaml_documents(tmp_path)
+    assert [d.data for d in documents] == [{"n": 1}, {"n": 2}]
+    assert [Path(d.file).name for d in documents] == ["a.yml", "b.yaml"]
+
+
+def test_garbage_collector_is_restored(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("a: 1\n")
+    assert gc.isenabled()
+    load_yaml_documents(tmp_path)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_yaml_documents(tmp_path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
