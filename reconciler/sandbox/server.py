@@ -733,10 +733,8 @@ class SandboxAPI:
             data["roleId"] = role_id
         if user.teams.primary:
             data["primaryTeamId"] = names.team_ids[user.teams.primary]
-        if user.first_name is not None:
-            data["firstName"] = user.first_name
-        if user.last_name is not None:
-            data["lastName"] = user.last_name
+        data["firstName"] = user.first_name
+        data["lastName"] = user.last_name
         return data
 
 

@@ -1,0 +1,285 @@
+"""HTTP to HubSpot for the provider: paced per token, retried, errors mapped, tokens hidden.
+
+One :class:`HubSpotClient` serves every account; each token gets its own
+:class:`~reconciler.providers.hubspot.limiter.WindowLimiter`. Answers 429 (the
+rolling window), 5xx and lost connections are retried with exponential backoff
+and jitter, honouring ``Retry-After``; a 429 for the DAILY policy stops that
+token at once; other 4xx are never retried and become a ProviderError carrying
+HubSpot's ``message`` and ``correlationId``.
+
+A request that may have reached HubSpot although its answer was lost (a
+timeout, a dropped connection, a 5xx) is not simply sent again when sending it
+twice would do it twice: the caller's ``recover`` looks first (a create looks
+the user up by email), so no user is ever created twice.
+
+The token travels only in the ``Authorization`` header of each request: never
+in a URL, and so never in an httpx exception; httpx hides the header in
+reprs; messages built from answers have the token value scrubbed anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from reconciler.errors import ProviderError, RateLimitError
+from reconciler.providers.hubspot.limiter import WindowLimiter
+
+PROVIDER = "hubspot"
+DAILY = "DAILY"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry 429, 5xx and lost connections."""
+
+    max_retries: int = 8
+    base_delay: float = 0.25
+    max_delay: float = 30.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Exponential, with jitter over the upper half so that threads spread out."""
+        ceiling: float = min(self.max_delay, self.base_delay * 2.0**attempt)
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+class Credential:
+    """A token and the name of the environment variable it came from.
+
+    Its ``repr`` and ``str`` show the variable, never the token.
+    """
+
+    __slots__ = ("_value", "variable")
+
+    def __init__(self, variable: str, value: str) -> None:
+        self.variable = variable
+        self._value = value
+
+    def __repr__(self) -> str:
+        return f"Credential({self.variable})"
+
+    __str__ = __repr__
+
+    @property
+    def key(self) -> str:
+        """Identifies the token (for its limiter) without holding its value."""
+        return hashlib.sha256(self._value.encode("utf-8")).hexdigest()
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._value}"}
+
+    def scrub(self, text: str) -> str:
+        return text.replace(self._value, f"[token from {self.variable}]") if self._value else text
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    data: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Token:
+    limiter: WindowLimiter
+    daily_spent: bool = False
+
+
+class HubSpotClient:
+    """Safe to share between threads; each token is paced on its own."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        requests_per_window: int = 100,
+        window_seconds: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+        connections: int = 16,
+    ) -> None:
+        self.retry = retry or RetryPolicy()
+        self._requests_per_window = requests_per_window
+        self._window_seconds = window_seconds
+        self._tokens: dict[str, _Token] = {}
+        self._lock = threading.Lock()
+        self._random = random.Random()
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+            headers={"Accept": "application/json", "User-Agent": "reconciler"},
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _token(self, credential: Credential) -> _Token:
+        with self._lock:
+            token = self._tokens.get(credential.key)
+            if token is None:
+                limiter = WindowLimiter(self._requests_per_window, self._window_seconds)
+                token = self._tokens[credential.key] = _Token(limiter)
+            return token
+
+    def request(
+        self,
+        credential: Credential,
+        account: int,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: Mapping[str, Any] | None = None,
+        recover: Callable[[], Answer | None] | None = None,
+        accept: frozenset[int] = frozenset(),
+    ) -> Answer:
+        """One API call, retried as HubSpot asks; raises ProviderError when it cannot succeed.
+
+        ``recover``: after an attempt that may have been applied although its
+        answer was lost, it is asked before sending again and may return the
+        result instead. ``accept``: error statuses returned as answers rather
+        than raised (e.g. 404 when looking up).
+        """
+        token = self._token(credential)
+        what = f"{method} {path}"
+        attempt = 0
+        maybe_applied = False
+        while True:
+            if token.daily_spent:
+                raise RateLimitError(
+                    f"the daily API limit of the token in {credential.variable} is spent; "
+                    "nothing more is sent with it today",
+                    provider=PROVIDER,
+                    account=account,
+                )
+            if maybe_applied and recover is not None:
+                recovered = recover()
+                if recovered is not None:
+                    return recovered
+            token.limiter.acquire()
+            delay: float
+            try:
+                response = self._http.request(
+                    method, path, params=params, json=body, headers=credential.headers()
+                )
+            except httpx.TransportError as exc:
+                unsent = isinstance(
+                    exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
+                )
+                maybe_applied = maybe_applied or not unsent
+                failure = f"{type(exc).__name__}: {credential.scrub(str(exc)) or 'no answer'}"
+                delay = self.retry.backoff(attempt, self._random)
+                rate_limited = False
+            else:
+                token.limiter.observe(response.headers)
+                data = _json(response)
+                status = response.status_code
+                if response.is_success or status in accept:
+                    return Answer(status, data, response.headers)
+                if status == 409 and maybe_applied and recover is not None:
+                    recovered = recover()
+                    if recovered is not None:
+                        return recovered
+                rate_limited = status == 429
+                if rate_limited:
+                    if isinstance(data, Mapping) and data.get("policyName") == DAILY:
+                        token.daily_spent = True
+                        raise RateLimitError(
+                            f"{what}: HubSpot's daily limit for the token in "
+                            f"{credential.variable} is reached ({_describe(data, credential)})",
+                            provider=PROVIDER,
+                            account=account,
+                        )
+                    wait = _retry_after(response.headers)
+                    delay = wait if wait is not None else self.retry.backoff(attempt, self._random)
+                    token.limiter.hold(delay)
+                elif status >= 500:
+                    maybe_applied = True
+                    delay = self.retry.backoff(attempt, self._random)
+                else:
+                    raise self._refusal(what, status, data, credential, account)
+                failure = f"HTTP {status} {_describe(data, credential)}"
+            if attempt >= self.retry.max_retries:
+                error = RateLimitError if rate_limited else ProviderError
+                raise error(
+                    f"{what}: gave up after {attempt + 1} attempts; last: {failure}",
+                    provider=PROVIDER,
+                    account=account,
+                    retryable=True,
+                )
+            attempt += 1
+            if not rate_limited:
+                time.sleep(delay)
+
+    def _refusal(
+        self, what: str, status: int, data: Any, credential: Credential, account: int
+    ) -> ProviderError:
+        detail = _describe(data, credential)
+        if status == 401:
+            message = f"{what}: HubSpot refused the token in {credential.variable} (401 {detail})"
+        elif status == 403:
+            scopes = _required_scopes(data)
+            needs = f"; it needs {', '.join(scopes)}" if scopes else ""
+            message = (
+                f"{what}: the token in {credential.variable} may not do this{needs} (403 {detail})"
+            )
+        else:
+            message = f"{what}: HubSpot answered {status} {detail}"
+        return ProviderError(message, provider=PROVIDER, account=account, retryable=False)
+
+
+def _json(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return response.text[:300]
+
+
+def _describe(data: Any, credential: Credential) -> str:
+    """HubSpot's error body in one line: category, message, correlationId."""
+    if isinstance(data, Mapping):
+        category = data.get("category") or data.get("policyName") or data.get("errorType")
+        message = str(data.get("message") or "no message")
+        parts = [f"{category}: {message}" if category else message]
+        correlation = data.get("correlationId")
+        if correlation:
+            parts.append(f"(correlationId {correlation})")
+        return credential.scrub(" ".join(parts))
+    if data:
+        return credential.scrub(" ".join(str(data).split()))
+    return "with no body"
+
+
+def _required_scopes(data: Any) -> list[str]:
+    scopes: list[str] = []
+    if isinstance(data, Mapping):
+        for error in data.get("errors") or ():
+            context = error.get("context") if isinstance(error, Mapping) else None
+            if isinstance(context, Mapping):
+                for key in ("requiredGranularScopes", "requiredScopes"):
+                    scopes.extend(str(s) for s in context.get(key) or ())
+    return scopes
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

@@ -1,0 +1,254 @@
+"""HubSpot's user JSON ↔ the model, through the names the config gives.
+
+The public API names neither Partner Admin nor seats the way the model does:
+Partner Admin is the permission set named ``partner_admin_role``, and seats
+are ``seatNames`` mapped by ``seat_names``. What cannot be read with certainty
+(a seat with no mapping, several seats or permission sets, a team or set that
+is not listed, names the API left out, individual permission changes, which
+the API never shows) is reported as unknown, so the plan never changes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.errors import ProviderError
+from reconciler.model import (
+    BASIC,
+    PAID_SEATS,
+    PARTNER_ADMIN,
+    SUPER_ADMIN,
+    Access,
+    Teams,
+    User,
+    user_key,
+)
+
+PROVIDER = "hubspot"
+#: Seats the API may assign; the partner seat comes only with an access request.
+WRITABLE_SEATS: tuple[str, ...] = ("core", "sales", "service", "view_only")
+
+
+@dataclass(frozen=True)
+class SeatNames:
+    """Our seat names ↔ HubSpot's ``seatNames`` (``provider.seat_names``)."""
+
+    theirs: Mapping[str, str]
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> SeatNames:
+        return cls({str(k): str(v) for k, v in (options.get("seat_names") or {}).items()})
+
+    def ours(self, name: str) -> str | None:
+        for seat, theirs in self.theirs.items():
+            if theirs == name:
+                return seat
+        return None
+
+    def writable(self) -> frozenset[str]:
+        """``none`` (no seat names) always; the others once their HubSpot names are known."""
+        return frozenset({"none"} | {s for s in WRITABLE_SEATS if s in self.theirs})
+
+    def names_for(self, seat: str) -> list[str]:
+        if seat == "none":
+            return []
+        name = self.theirs.get(seat)
+        if name is None or seat not in WRITABLE_SEATS:
+            raise ValueError(f"the {seat} seat cannot be assigned through the API")
+        return [name]
+
+
+@dataclass(frozen=True)
+class Directory:
+    """An account's permission sets and teams, by id and by name."""
+
+    role_names: Mapping[str, str]
+    team_names: Mapping[str, str]
+    partner_admin_id: str | None
+
+    @classmethod
+    def from_results(
+        cls, roles: list[Mapping[str, Any]], teams: list[Mapping[str, Any]], partner_admin: str
+    ) -> Directory:
+        partner_admin_id = None
+        role_names: dict[str, str] = {}
+        for role in roles:
+            if role.get("name") == partner_admin:
+                partner_admin_id = str(role["id"])
+            else:
+                role_names[str(role["id"])] = str(role["name"])
+        team_names = {str(team["id"]): str(team["name"]) for team in teams}
+        return cls(role_names, team_names, partner_admin_id)
+
+    def role_id(self, name: str, account: int) -> str:
+        for role_id, role_name in self.role_names.items():
+            if role_name == name:
+                return role_id
+        raise ProviderError(
+            f"permission set {name!r} is not among the account's roles",
+            provider=PROVIDER,
+            account=account,
+        )
+
+    def team_id(self, name: str, account: int) -> str:
+        for team_id, team_name in self.team_names.items():
+            if team_name == name:
+                return team_id
+        raise ProviderError(
+            f"team {name!r} is not among the account's teams", provider=PROVIDER, account=account
+        )
+
+
+def read_user(
+    data: Mapping[str, Any], directory: Directory, seats: SeatNames
+) -> tuple[User, set[str]]:
+    """The user and the fields of it that are unknown (``email.field``, lower-cased email)."""
+    email = str(data["email"])
+    key = user_key(email)
+    unknown: set[str] = {f"{key}.permissions"}
+    access = _access(data, directory)
+    if access is None:
+        unknown.add(f"{key}.access")
+    seat = _seat(data, seats)
+    if seat is None:
+        unknown.add(f"{key}.seat")
+    teams = _teams(data, directory)
+    if teams is None:
+        unknown.add(f"{key}.teams")
+    names: dict[str, str | None] = {}
+    for field, attribute in (("firstName", "first_name"), ("lastName", "last_name")):
+        if field in data:
+            value = data[field]
+            names[attribute] = str(value) if value is not None else None
+        else:
+            names[attribute] = None
+            unknown.add(f"{key}.{attribute}")
+    # Placeholders for what is unknown: never diffed, and chosen so that the
+    # invariants see what HubSpot itself guarantees (a Partner Admin holds the
+    # partner seat).
+    access = access or BASIC
+    if seat is None:
+        seat = "partner" if access.kind == "partner_admin" else "none"
+    user = User(
+        email=email,
+        access=access,
+        seat=seat,
+        first_name=names["first_name"],
+        last_name=names["last_name"],
+        teams=teams or Teams(),
+    )
+    return user, unknown
+
+
+def _access(data: Mapping[str, Any], directory: Directory) -> Access | None:
+    if data.get("superAdmin") is True:
+        return SUPER_ADMIN
+    ids = {str(i) for i in data.get("roleIds") or ()}
+    if data.get("roleId"):
+        ids.add(str(data["roleId"]))
+    if not ids:
+        return BASIC
+    if len(ids) > 1:
+        return None
+    (role_id,) = ids
+    if directory.partner_admin_id is not None and role_id == directory.partner_admin_id:
+        return PARTNER_ADMIN
+    name = directory.role_names.get(role_id)
+    return Access("role", name) if name is not None else None
+
+
+def _seat(data: Mapping[str, Any], seats: SeatNames) -> str | None:
+    names = data.get("seatNames")
+    if not isinstance(names, list):
+        return None
+    if not names:
+        return "none"
+    if len(names) > 1:
+        return None
+    return seats.ours(str(names[0]))
+
+
+def _teams(data: Mapping[str, Any], directory: Directory) -> Teams | None:
+    primary_id = data.get("primaryTeamId")
+    primary = None
+    if primary_id:
+        primary = directory.team_names.get(str(primary_id))
+        if primary is None:
+            return None
+    secondary = []
+    for team_id in data.get("secondaryTeamIds") or ():
+        name = directory.team_names.get(str(team_id))
+        if name is None:
+            return None
+        secondary.append(name)
+    return Teams(primary, tuple(secondary))
+
+
+def seats_owned(
+    results: list[Mapping[str, Any]], seats: SeatNames, used: Mapping[str, int]
+) -> dict[str, int]:
+    """Paid seats the account owns: those in use plus ``remainingSeats``.
+
+    A paid seat the list does not show, or shows without a count, is taken to
+    have no room left: the plan then refuses to assign it rather than guess.
+    """
+    remaining = {
+        str(entry.get("name")): entry.get("remainingSeats")
+        for entry in results
+        if isinstance(entry, Mapping)
+    }
+    owned: dict[str, int] = {}
+    for seat in PAID_SEATS:
+        name = seats.theirs.get(seat)
+        if name is None:
+            continue
+        left = remaining.get(name)
+        owned[seat] = used.get(seat, 0) + (left if isinstance(left, int) and left > 0 else 0)
+    return owned
+
+
+def create_body(
+    after: Mapping[str, Any], directory: Directory, seats: SeatNames, account: int
+) -> dict[str, Any]:
+    """``POST /settings/v3/users/`` for a create step: role, teams, names and seat at once."""
+    user = User.from_data(after)
+    body: dict[str, Any] = {"email": user.email, "sendWelcomeEmail": True}
+    if user.first_name is not None:
+        body["firstName"] = user.first_name
+    if user.last_name is not None:
+        body["lastName"] = user.last_name
+    body.update(access_body(user.access, directory, account, creating=True))
+    if user.teams.names():
+        body.update(teams_body(user.teams, directory, account))
+    body["seatNames"] = seat_names(user.seat, seats, account)
+    return body
+
+
+def access_body(
+    access: Access, directory: Directory, account: int, *, creating: bool = False
+) -> dict[str, Any]:
+    if access.kind == "role":
+        return {"roleId": directory.role_id(access.role or "", account)}
+    if access.kind == "basic":
+        return {} if creating else {"roleId": None}
+    raise ProviderError(
+        f"the HubSpot API cannot make anyone {access}; it is a step for a person",
+        provider=PROVIDER,
+        account=account,
+    )
+
+
+def teams_body(teams: Teams, directory: Directory, account: int) -> dict[str, Any]:
+    return {
+        "primaryTeamId": directory.team_id(teams.primary, account) if teams.primary else None,
+        "secondaryTeamIds": [directory.team_id(name, account) for name in teams.secondary],
+    }
+
+
+def seat_names(seat: str, seats: SeatNames, account: int) -> list[str]:
+    try:
+        return seats.names_for(seat)
+    except ValueError as exc:
+        raise ProviderError(str(exc), provider=PROVIDER, account=account) from exc

@@ -1,0 +1,364 @@
+"""The hubspot provider: HubSpot's Settings User Provisioning API v3, one token per account.
+
+Reads go: the account details (is this token for this portal?), every page of
+users, the permission sets, the teams and, when ``seat_names`` maps seats, the
+dated beta seats list. Each ``api`` step is one write: create (with role,
+teams, names and seat), update, or delete, users addressed by email.
+
+What the public API cannot do is declared in :attr:`HubSpotProvider.capabilities`,
+so the planner turns it into steps for a person: making or unmaking Super
+Admins, Partner Admin, the partner seat, individual permissions, access
+requests.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from reconciler import plan as p
+from reconciler.errors import ProviderError
+from reconciler.model import (
+    PAID_SEATS,
+    Access,
+    AccountState,
+    Config,
+    DesiredAccount,
+    Permissions,
+    Role,
+    Teams,
+    user_key,
+)
+from reconciler.plan import Step
+from reconciler.providers.base import Capabilities
+from reconciler.providers.hubspot.client import (
+    PROVIDER,
+    Answer,
+    Credential,
+    HubSpotClient,
+    RetryPolicy,
+)
+from reconciler.providers.hubspot.mapping import (
+    Directory,
+    SeatNames,
+    access_body,
+    create_body,
+    read_user,
+    seat_names,
+    seats_owned,
+    teams_body,
+)
+
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+DEFAULT_PARTNER_ADMIN_ROLE = "Partner Admin"
+USERS = "/settings/v3/users/"
+ROLES = "/settings/v3/users/roles"
+TEAMS = "/settings/v3/users/teams"
+DETAILS = "/account-info/v3/details"
+SEATS = "/settings/users/2026-09-beta/seats"
+#: A bound on paging, so a server that never stops paging cannot keep a run going.
+MAX_PAGES = 100_000
+
+STEP_TYPES = frozenset(
+    {p.CREATE_USER, p.REMOVE_USER, p.SET_ACCESS, p.SET_SEAT, p.SET_TEAMS, p.SET_NAME}
+)
+
+
+@dataclass(frozen=True)
+class HubSpotCapabilities(Capabilities):
+    """As :class:`Capabilities`, and: a user created with individual permission changes.
+
+    The API cannot set individual permissions, so such a user is created by a
+    person, following the plan's instructions.
+    """
+
+    def executes(self, step_type: str, after: Mapping[str, Any] | None) -> bool:
+        overrides = (after or {}).get("permissions")
+        if step_type == p.CREATE_USER and overrides and Permissions.from_data(overrides):
+            return False
+        return super().executes(step_type, after)
+
+
+class HubSpotProvider:
+    """Safe to use from the engine's threads: one account per thread at a time."""
+
+    name = PROVIDER
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        options = config.provider.options
+        self.partner_admin_role = str(
+            options.get("partner_admin_role") or DEFAULT_PARTNER_ADMIN_ROLE
+        )
+        self.seats = SeatNames.from_options(options)
+        self.page_size = int(options.get("page_size") or 100)
+        self.parallelism = int(options.get("concurrency") or 8)
+        self.capabilities = HubSpotCapabilities(
+            step_types=STEP_TYPES,
+            seats=self.seats.writable(),
+            access=frozenset({"role", "basic"}),
+        )
+        self.client = HubSpotClient(
+            str(options.get("base_url") or DEFAULT_BASE_URL),
+            timeout=float(options.get("timeout") or 30.0),
+            retry=retry or RetryPolicy(max_retries=int(options.get("max_retries", 8))),
+            requests_per_window=int(options.get("requests_per_10s") or 100),
+            window_seconds=10.0,
+            transport=transport,
+            connections=max(16, self.parallelism * 2),
+        )
+        self._verified: set[int] = set()
+        self._directories: dict[int, Directory] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- reading ----------------------------------------------------------------------
+
+    def read_account(self, account: DesiredAccount) -> AccountState:
+        credential = self._credential(account)
+        self._verify(account, credential)
+        users = self._all_users(account, credential)
+        roles = self._get(account, credential, ROLES).data
+        teams = self._get(account, credential, TEAMS).data
+        directory = Directory.from_results(
+            _results(roles, ROLES, account),
+            _results(teams, TEAMS, account),
+            self.partner_admin_role,
+        )
+        with self._lock:
+            self._directories[account.id] = directory
+        current = {}
+        unknown: set[str] = set()
+        for data in users:
+            user, missing = read_user(data, directory, self.seats)
+            current[user.key] = user
+            unknown |= missing
+        owned: dict[str, int] = {}
+        if self.seats.theirs:
+            seats = self._get(account, credential, SEATS).data
+            used = {
+                seat: sum(
+                    1 for u in current.values() if u.seat == seat and f"{u.key}.seat" not in unknown
+                )
+                for seat in PAID_SEATS
+            }
+            owned = seats_owned(_results(seats, SEATS, account), self.seats, used)
+        actor = user_key(account.actor) if account.actor else ""
+        return AccountState(
+            id=account.id,
+            seats_owned=owned,
+            roles={name: Role(name) for name in directory.role_names.values()},
+            teams=frozenset(directory.team_names.values()),
+            users=current,
+            partner_access="granted" if actor in current else "none",
+            unknown=frozenset(unknown),
+        )
+
+    def _all_users(self, account: DesiredAccount, credential: Credential) -> list[Any]:
+        users: list[Any] = []
+        after: str | None = None
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            params: dict[str, str | int] = {"limit": self.page_size}
+            if after is not None:
+                params["after"] = after
+            page = self._get(account, credential, USERS, params).data
+            users.extend(_results(page, USERS, account))
+            after = _next_cursor(page)
+            if after is None:
+                return users
+            if after in seen:
+                break
+            seen.add(after)
+        raise ProviderError(
+            f"GET {USERS}: the paging cursor does not advance; stopped reading",
+            provider=PROVIDER,
+            account=account.id,
+        )
+
+    # -- writing ----------------------------------------------------------------------
+
+    def execute(self, step: Step, account: DesiredAccount) -> None:
+        """One API write per step, after checking the token is for this account."""
+        if step.type == p.REQUEST_ACCESS:
+            # The API sends no access links: the step's instructions say how a person
+            # does; the next plan sees the result.
+            return
+        if step.type not in STEP_TYPES:
+            raise ProviderError(
+                f"the HubSpot API cannot do {step.type} for {step.user}; it is a step for a person",
+                provider=PROVIDER,
+                account=account.id,
+            )
+        credential = self._credential(account)
+        self._verify(account, credential)
+        directory = self._directory(account, credential)
+        email = step.user or ""
+        after = step.after or {}
+        if step.type == p.CREATE_USER:
+            body = create_body(after, directory, self.seats, account.id)
+            self.client.request(
+                credential,
+                account.id,
+                "POST",
+                USERS,
+                body=body,
+                recover=lambda: self._created(account, credential, email),
+            )
+        elif step.type == p.REMOVE_USER:
+            self.client.request(
+                credential,
+                account.id,
+                "DELETE",
+                _user_path(email),
+                params={"idProperty": "EMAIL"},
+                recover=lambda: self._removed(account, credential, email),
+            )
+        else:
+            body = self._update_body(step, directory, account)
+            self.client.request(
+                credential,
+                account.id,
+                "PUT",
+                _user_path(email),
+                params={"idProperty": "EMAIL"},
+                body=body,
+            )
+
+    def _update_body(
+        self, step: Step, directory: Directory, account: DesiredAccount
+    ) -> dict[str, Any]:
+        after = step.after or {}
+        if step.type == p.SET_ACCESS:
+            before = Access.parse((step.before or {}).get("access", "basic"))
+            if before.kind == "super_admin":
+                raise ProviderError(
+                    f"the HubSpot API cannot turn off Super Admin for {step.user}; a Super Admin"
+                    " does it in the account's settings, then the next plan sets the permission"
+                    " set",
+                    provider=PROVIDER,
+                    account=account.id,
+                )
+            return access_body(Access.parse(after["access"]), directory, account.id)
+        if step.type == p.SET_SEAT:
+            return {"seatNames": seat_names(str(after["seat"]), self.seats, account.id)}
+        if step.type == p.SET_TEAMS:
+            return teams_body(Teams.from_data(after["teams"]), directory, account.id)
+        names = {"first_name": "firstName", "last_name": "lastName"}
+        return {names[k]: v for k, v in after.items() if k in names}
+
+    def _created(
+        self, account: DesiredAccount, credential: Credential, email: str
+    ) -> Answer | None:
+        """After a create whose answer was lost: the user, if the create happened."""
+        found = self._lookup(account, credential, email)
+        return found if found.status == 200 else None
+
+    def _removed(
+        self, account: DesiredAccount, credential: Credential, email: str
+    ) -> Answer | None:
+        """After a delete whose answer was lost: done, if the user is gone."""
+        found = self._lookup(account, credential, email)
+        return found if found.status == 404 else None
+
+    def _lookup(self, account: DesiredAccount, credential: Credential, email: str) -> Answer:
+        return self.client.request(
+            credential,
+            account.id,
+            "GET",
+            _user_path(email),
+            params={"idProperty": "EMAIL"},
+            accept=frozenset({404}),
+        )
+
+    # -- tokens, portals, directories -------------------------------------------------
+
+    def _credential(self, account: DesiredAccount) -> Credential:
+        variable = account.token_env
+        if not variable:
+            raise ProviderError(
+                "no token_env: name the environment variable that holds this account's"
+                " HubSpot token",
+                provider=PROVIDER,
+                account=account.id,
+            )
+        value = os.environ.get(variable, "").strip()
+        if not value:
+            raise ProviderError(
+                f"environment variable {variable} is not set (it holds the HubSpot token"
+                f" for account {account.id})",
+                provider=PROVIDER,
+                account=account.id,
+            )
+        return Credential(variable, value)
+
+    def _verify(self, account: DesiredAccount, credential: Credential) -> None:
+        """The token must belong to this portal, or nothing is read or written with it."""
+        with self._lock:
+            if account.id in self._verified:
+                return
+        details = self._get(account, credential, DETAILS).data
+        portal = details.get("portalId") if isinstance(details, Mapping) else None
+        if str(portal) != str(account.id):
+            raise ProviderError(
+                f"the token in {credential.variable} is for HubSpot account {portal},"
+                f" not {account.id}; nothing was read or changed",
+                provider=PROVIDER,
+                account=account.id,
+            )
+        with self._lock:
+            self._verified.add(account.id)
+
+    def _directory(self, account: DesiredAccount, credential: Credential) -> Directory:
+        with self._lock:
+            directory = self._directories.get(account.id)
+        if directory is not None:
+            return directory
+        roles = _results(self._get(account, credential, ROLES).data, ROLES, account)
+        teams = _results(self._get(account, credential, TEAMS).data, TEAMS, account)
+        directory = Directory.from_results(roles, teams, self.partner_admin_role)
+        with self._lock:
+            self._directories[account.id] = directory
+        return directory
+
+    def _get(
+        self,
+        account: DesiredAccount,
+        credential: Credential,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+    ) -> Answer:
+        return self.client.request(credential, account.id, "GET", path, params=params)
+
+
+def _user_path(email: str) -> str:
+    return USERS + quote(email, safe="")
+
+
+def _results(data: Any, path: str, account: DesiredAccount) -> list[Mapping[str, Any]]:
+    results = data.get("results") if isinstance(data, Mapping) else None
+    if not isinstance(results, list) or not all(isinstance(r, Mapping) for r in results):
+        raise ProviderError(
+            f"GET {path}: the answer has no list of results", provider=PROVIDER, account=account.id
+        )
+    return results
+
+
+def _next_cursor(data: Any) -> str | None:
+    paging = data.get("paging") if isinstance(data, Mapping) else None
+    following = paging.get("next") if isinstance(paging, Mapping) else None
+    after = following.get("after") if isinstance(following, Mapping) else None
+    return str(after) if after not in (None, "") else None
