@@ -1,0 +1,335 @@
+"""Business rules, secrets, merging across files, and the typed desired state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_config_loader import LOADER_FIXTURES
+from test_config_schema import SCHEMA_FIXTURES
+
+from reconciler.config import check_config, load_config
+from reconciler.errors import ConfigError
+from reconciler.model import Access, Location, Permissions, RemovalLimit, Teams
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "northwind"
+FIXTURES = Path(__file__).parent / "fixtures" / "invalid"
+
+TOKEN_ADVICE = "put tokens in the environment and name the variable with token_env"
+
+#: Fixtures that pass the schema but break a rule -> the exact lines reported.
+RULE_FIXTURES: dict[str, list[str]] = {
+    "partner-admin-not-employee.yaml": [
+        "partner-admin-not-employee.yaml:7:50: /accounts/0/users/1/access: "
+        "'consultant@acme.example' is not a partner employee, so cannot be Partner Admin",
+        "partner-admin-not-employee.yaml:7:71: /accounts/0/users/1/seat: "
+        "'consultant@acme.example' is not a partner employee, so cannot have the partner seat",
+    ],
+    "partner-seat-not-employee.yaml": [
+        "partner-seat-not-employee.yaml:7:82: /accounts/0/users/1/seat: "
+        "'marketing@acme.example' is not a partner employee, so cannot have the partner seat",
+    ],
+    "partner-admin-wrong-seat.yaml": [
+        "partner-admin-wrong-seat.yaml:7:68: /accounts/0/users/1/seat: "
+        "Partner Admin requires seat 'partner', not 'core'",
+    ],
+    "partner-admin-forbidden-permission.yaml": [
+        "partner-admin-forbidden-permission.yaml:11:31: /accounts/0/users/1/permissions/add/1: "
+        "Partner Admin cannot hold 'billing.write'",
+    ],
+    "added-and-removed.yaml": [
+        "added-and-removed.yaml:11:32: /accounts/0/users/0/permissions/remove/1: "
+        "'crm.export' is both added and removed",
+    ],
+    "duplicate-user.yaml": [
+        "duplicate-user.yaml:7:17: /accounts/0/users/1/email: user 'CEO@Acme.example' is "
+        "declared twice in this account; also declared at duplicate-user.yaml:6:17",
+    ],
+    "unknown-profile.yaml": [
+        "unknown-profile.yaml:9:48: /accounts/0/users/1/profile: unknown profile "
+        "'delivery-led' (did you mean 'delivery-lead'?)",
+    ],
+    "missing-access.yaml": [
+        "missing-access.yaml:7:9: /accounts/0/users/1: user 'intern@acme.example' needs an "
+        "access level: set 'access' or a profile that sets it",
+    ],
+    "missing-seat-after-profile.yaml": [
+        "missing-seat-after-profile.yaml:9:9: /accounts/0/users/1: user 'board@acme.example' "
+        "needs a seat: set 'seat' or a profile that sets it",
+    ],
+    "profile-grants-partner-admin-to-client.yaml": [
+        "profile-grants-partner-admin-to-client.yaml:9:50: /accounts/0/users/1/profile: "
+        "'marketing@acme.example' is not a partner employee, so cannot be Partner Admin "
+        "(from profile 'delivery-lead')",
+        "profile-grants-partner-admin-to-client.yaml:9:50: /accounts/0/users/1/profile: "
+        "'marketing@acme.example' is not a partner employee, so cannot have the partner seat "
+        "(from profile 'delivery-lead')",
+    ],
+    "profile-partner-admin-wrong-seat.yaml": [
+        "profile-partner-admin-wrong-seat.yaml:5:11: /profiles/delivery-lead/seat: "
+        "Partner Admin requires seat 'partner', not 'sales'",
+    ],
+    "literal-token.yaml": [
+        f"literal-token.yaml:4:16: /accounts/0/token_env: this looks like a literal token; "
+        f"{TOKEN_ADVICE}",
+    ],
+    "hex-secret-in-token-env.yaml": [
+        f"hex-secret-in-token-env.yaml:4:16: /accounts/0/token_env: this looks like a literal "
+        f"token; {TOKEN_ADVICE}",
+    ],
+    "token-key.yaml": [
+        f"token-key.yaml:4:5: /accounts/0/token: a literal secret does not belong in the "
+        f"config; {TOKEN_ADVICE}",
+    ],
+    "token-in-name.yaml": [
+        f"token-in-name.yaml:6:47: /accounts/0/users/0/first_name: this looks like a literal "
+        f"token; {TOKEN_ADVICE}",
+    ],
+    "actor-absent.yaml": [
+        "actor-absent.yaml:7:53: /accounts/0/users/1/state: the actor cannot be declared "
+        "absent: the tool never removes its own actor",
+    ],
+    "no-partner.yaml": [
+        "no-partner.yaml:1:1: /: no 'partner' block: declare the partner (name, actor) in one file",
+    ],
+    "no-accounts.yaml": [
+        "no-accounts.yaml:1:1: /: no accounts: declare at least one under 'accounts'",
+    ],
+    "percentage-over-100.yaml": [
+        "percentage-over-100.yaml:7:19: /accounts/0/max_removals: '150%' is more than 100%",
+    ],
+    "duplicate-account": [
+        "duplicate-account/b-more.yaml:4:9: /accounts/1/id: account 4410021 is declared twice; "
+        "also declared at duplicate-account/a-partner.yaml:3:9",
+    ],
+    "duplicate-partner": [
+        "duplicate-partner/b.yaml:2:1: /partner: 'partner' is declared twice; "
+        "also declared at duplicate-partner/a.yaml:1:1",
+    ],
+    "duplicate-profile": [
+        "duplicate-profile/b.yaml:2:3: /profiles/viewer: profile 'viewer' is declared twice; "
+        "also declared at duplicate-profile/a.yaml:3:3",
+    ],
+}
+
+SECRETS = {
+    "literal-token.yaml": "pat-na1-5f3c2a9e-1b7d-4c8e-9f0a-6d2b3e4f5a6b",
+    "hex-secret-in-token-env.yaml": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b",
+    "token-key.yaml": "CiQ5ZjE2ZDk4Ny0xMjM0",
+    "token-in-name.yaml": "pat-eu1-0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+}
+
+
+@pytest.mark.parametrize("fixture", sorted(RULE_FIXTURES))
+def test_rule_fixture_reports_exact_places(fixture: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(FIXTURES)
+    assert [str(d) for d in check_config(fixture).diagnostics] == RULE_FIXTURES[fixture]
+
+
+def test_every_fixture_has_its_expected_lines() -> None:
+    tables = [LOADER_FIXTURES, SCHEMA_FIXTURES, RULE_FIXTURES]
+    listed = [name for table in tables for name in table]
+    assert sorted(listed) == sorted(p.name for p in FIXTURES.iterdir())
+    assert len(listed) == len(set(listed)) >= 35
+
+
+@pytest.mark.parametrize("fixture", sorted(SECRETS))
+def test_secrets_are_never_echoed(fixture: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from reconciler.cli import main
+
+    secret = SECRETS[fixture]
+    assert secret in (FIXTURES / fixture).read_text()
+    with pytest.raises(SystemExit) as exited:
+        main(["validate", str(FIXTURES / fixture)])
+    assert exited.value.code == 1
+    with pytest.raises(SystemExit):
+        main(["validate", "--format", "json", str(FIXTURES / fixture)])
+    out, err = capsys.readouterr()
+    assert "put tokens in the environment" in err
+    for fragment in (secret, secret[:8], secret[-8:]):
+        assert fragment not in out + err
+
+
+def test_a_token_pasted_where_an_enum_goes_is_not_echoed(tmp_path: Path) -> None:
+    token = "pat-na1-0f0e0d0c-0b0a-0908-0706-050403020100"
+    (tmp_path / "c.yaml").write_text(
+        "partner: {name: N, actor: a@northwind.agency}\n"
+        "accounts:\n"
+        f"  - id: 1\n    users: [{{email: x@y.example, access: basic, seat: {token}}}]\n"
+    )
+    messages = [str(d) for d in check_config(tmp_path / "c.yaml").diagnostics]
+    assert len(messages) == 1 and "/accounts/0/users/0/seat" in messages[0]
+    assert not any(token[:12] in m for m in messages)
+
+
+def test_load_config_raises_with_every_problem_sorted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(FIXTURES)
+    with pytest.raises(ConfigError) as caught:
+        load_config("partner-admin-not-employee.yaml")
+    diagnostics = caught.value.diagnostics
+    assert len(diagnostics) == 2
+    assert diagnostics == sorted(diagnostics)
+
+
+def test_a_broken_file_does_not_hide_the_others(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("partner: {name: N, actor: a@northwind.agency}\n")
+    (tmp_path / "b.yaml").write_text(
+        "accounts:\n  - {id: 1, users: [{email: x@y.example, seat: core}]}\n"
+    )
+    (tmp_path / "c.yaml").write_text("accounts: [\n")
+    (tmp_path / "d.yaml").write_text("accounts:\n  - {id: 2, colour: blue}\n")
+    lines = [str(d).replace(str(tmp_path) + "/", "") for d in check_config(tmp_path).diagnostics]
+    assert lines == [
+        "b.yaml:2:21: /accounts/0/users/0: user 'x@y.example' needs an access level: "
+        "set 'access' or a profile that sets it",
+        "c.yaml:2:1: /: not valid YAML: while parsing a flow node, did not find expected "
+        "node content",
+        "d.yaml:2:13: /accounts/0/colour: unknown key 'colour'",
+    ]
+
+
+# --- the desired state ---------------------------------------------------------------
+
+
+def test_example_uses_every_access_level_and_seat() -> None:
+    config = load_config(EXAMPLE)
+    users = [u for a in config.accounts for u in a.users.values()]
+    assert len(config.accounts) >= 7
+    assert {u.access.kind for u in users if u.access} == {
+        "super_admin",
+        "partner_admin",
+        "basic",
+        "role",
+    }
+    assert {u.seat for u in users if u.seat} == {
+        "partner",
+        "core",
+        "sales",
+        "service",
+        "view_only",
+        "none",
+    }
+    assert any(u.state == "absent" for u in users)
+    assert any(u.teams and u.teams.secondary for u in users)
+    assert any(u.permissions and u.permissions.add and u.permissions.remove for u in users)
+    policies = {a.unmanaged_users for a in config.accounts}
+    assert {"ignore", "report", "remove"} <= policies
+    assert any(a.max_removals.count is not None for a in config.accounts)
+    assert any(a.token_env for a in config.accounts)
+
+
+def test_partner_emails_and_domains_are_lower_cased(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "partner:\n  name: N\n  employee_domains: [NorthWind.Agency]\n"
+        "  employees: [Mara@Freelance.Example]\n  actor: Bot@NorthWind.Agency\n"
+        "accounts:\n  - id: 7\n    users:\n"
+        "      - {email: Mara@freelance.example, access: partner_admin, seat: partner}\n"
+    )
+    config = load_config(tmp_path / "c.yaml")
+    assert config.partner.employee_domains == frozenset({"northwind.agency"})
+    assert config.partner.employees == frozenset({"mara@freelance.example"})
+    assert config.partner.actor == "bot@northwind.agency"
+    account = config.accounts[0]
+    assert account.actor == "bot@northwind.agency"
+    assert list(account.users) == ["mara@freelance.example"]
+    assert account.users["mara@freelance.example"].email == "Mara@freelance.example"
+
+
+def test_account_takes_defaults_and_its_own_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    config = load_config("examples/northwind")
+    acme = config.account(4410021)
+    cedar = config.account(4410023)
+    granite = config.account(4410027)
+    assert acme is not None and cedar is not None and granite is not None
+    assert (acme.unmanaged_users, acme.min_super_admins, acme.max_removals) == (
+        "ignore",
+        1,
+        RemovalLimit(percent=25.0),
+    )
+    assert acme.token_env == "HUBSPOT_TOKEN_4410021"
+    assert (cedar.min_super_admins, cedar.max_removals) == (2, RemovalLimit(count=2))
+    assert acme.actor == "automation@northwind.agency"
+    assert granite.actor == "mara.quinn@freelance.example"
+    assert acme.source == Location(
+        "examples/northwind/accounts/acme-corp.yaml", 5, 5, "/accounts/0"
+    )
+
+
+def test_built_in_defaults_apply_without_a_defaults_block(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "partner: {name: N, actor: a@northwind.agency}\naccounts:\n  - id: 9\n"
+    )
+    account = load_config(tmp_path / "c.yaml").accounts[0]
+    assert (account.unmanaged_users, account.min_super_admins) == ("ignore", 1)
+    assert account.max_removals == RemovalLimit(percent=25.0)
+    assert account.users == {}
+
+
+def test_profiles_merge_field_by_field() -> None:
+    evergreen = load_config(EXAMPLE).account(4410025)
+    assert evergreen is not None
+    ana = evergreen.users["ana.silva@northwind.agency"]
+    # Access and seat from the profile; her own permissions replace the profile's.
+    assert ana.access == Access("partner_admin") and ana.seat == "partner"
+    assert ana.permissions == Permissions(add=frozenset({"reports.edit"}))
+    assert ana.teams is None and ana.first_name is None
+
+
+def test_user_fields_not_given_stay_unmanaged_and_source_is_the_user_mapping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(ROOT)
+    config = load_config("examples/northwind")
+    acme = config.account(4410021)
+    assert acme is not None
+    sam = acme.users["sam.okafor@northwind.agency"]
+    assert sam.access == Access("role", "Marketing Manager")
+    assert sam.teams == Teams("Marketing", ("Sales",))
+    assert sam.permissions is None
+    assert sam.source == Location(
+        "examples/northwind/accounts/acme-corp.yaml", 23, 9, "/accounts/0/users/3"
+    )
+    leaver = acme.users["leaver@northwind.agency"]
+    assert (leaver.state, leaver.access, leaver.seat) == ("absent", None, None)
+
+
+def test_provider_block_and_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    config = load_config("examples/northwind")
+    assert config.provider.type == "sandbox"
+    assert dict(config.provider.options) == {
+        "path": ".reconciler/sandbox.db",
+        "snapshot": "snapshot.yaml",
+    }
+    assert config.provider.base_dir == "examples/northwind"
+    assert "examples/northwind/partner.yaml" in config.files
+    assert len(config.files) == 10
+
+
+def test_without_a_provider_block_paths_resolve_against_the_path_given(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "partner: {name: N, actor: a@northwind.agency}\naccounts: [{id: 1}]\n"
+    )
+    assert load_config(tmp_path / "c.yaml").provider.base_dir == str(tmp_path)
+    assert load_config(tmp_path).provider.base_dir == str(tmp_path)
+
+
+def test_the_snapshot_the_provider_names_is_not_read_as_config(tmp_path: Path) -> None:
+    (tmp_path / "partner.yaml").write_text(
+        "partner: {name: N, actor: a@northwind.agency}\n"
+        "provider: {type: sandbox, path: s.db, snapshot: state/snapshot.yaml}\n"
+        "accounts: [{id: 1}]\n"
+    )
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "snapshot.yaml").write_text(
+        "accounts:\n  - {id: 1, seats_owned: {core: 1}}\n"
+    )
+    config = load_config(tmp_path)
+    assert [Path(f).name for f in config.files] == ["partner.yaml"]
+    (tmp_path / "state" / "other.yaml").write_text("accounts:\n  - {id: 2, seats_owned: {}}\n")
+    lines = [str(d) for d in check_config(tmp_path).diagnostics]
+    assert len(lines) == 1 and lines[0].endswith(
+        "/accounts/0/seats_owned: unknown key 'seats_owned'"
+    )
