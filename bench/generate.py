@@ -44,6 +44,9 @@ FIRST = (
 )
 LAST = ("Silva", "Moss", "Nair", "Park", "Okafor", "Berg", "Lind", "Sato", "Reyes", "Vogel", "Cho")
 
+# What the profiles below add to their users' permissions, as current state shows it.
+PROFILE_PERMISSIONS = {"delivery-lead": {"remove": ["marketing.social.publish"]}}
+
 PARTNER_YAML = """\
 version: 1
 partner:
@@ -94,6 +97,9 @@ class User:
         }
         if self.teams:
             data["teams"] = {"primary": self.teams["primary"], "secondary": self.teams["secondary"]}
+        permissions = PROFILE_PERMISSIONS.get(self.profile or "") or self.permissions
+        if permissions:
+            data["permissions"] = permissions
         return data
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from reconciler.model import AccountState, DesiredAccount, Permissions, Teams, User
+from reconciler.model import AccountState, DesiredAccount, DesiredUser, Permissions, Teams, User
 
 CREATE = "create"
 REMOVE = "remove"
@@ -75,6 +75,18 @@ def changed_fields(current: User, target: User) -> tuple[str, ...]:
     return tuple(fields)
 
 
+def matches(want: DesiredUser, have: User) -> bool:
+    """True when every field the config manages already has its value (the common case, fast)."""
+    return (
+        (want.access is None or want.access == have.access)
+        and (want.seat is None or want.seat == have.seat)
+        and (want.first_name is None or want.first_name == have.first_name)
+        and (want.last_name is None or want.last_name == have.last_name)
+        and (want.teams is None or want.teams == have.teams)
+        and (want.permissions is None or want.permissions == have.permissions)
+    )
+
+
 def diff_account(desired: DesiredAccount, current: AccountState) -> list[UserChange]:
     """Every user that must change, in email order (the planner decides the real order)."""
     changes: list[UserChange] = []
@@ -95,6 +107,8 @@ def diff_account(desired: DesiredAccount, current: AccountState) -> list[UserCha
             changes.append(
                 UserChange(key, CREATE, None, target, FIELDS, source, "declared in the config")
             )
+        elif not current.unknown and matches(want, have):
+            continue
         else:
             target = desired_target(desired, key, have, current.unknown)
             fields = changed_fields(have, target)

@@ -9,10 +9,10 @@ the current state already has is reported, never made worse.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from reconciler.catalog import Catalogue
-from reconciler.model import PAID_SEATS, AccountState, Partner, user_key
+from reconciler.model import PAID_SEATS, AccountState, Partner, User, user_key
 
 
 @dataclass(frozen=True)
@@ -142,3 +142,96 @@ def violations(state: AccountState, ctx: Context) -> list[str]:
     """Every invariant the state breaks, measured from a clean slate (the actor keeps nothing)."""
     clean = Measures(0, frozenset(), frozenset(), {}, frozenset(), frozenset())
     return new_violations(clean, measure(state, ctx, frozenset()), ctx, would="")
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The invariants' inputs, updatable one user at a time.
+
+    The scheduler asks "what if this step ran?" for many candidate steps; a
+    tally answers in time proportional to the one user a step touches rather
+    than to the whole account. ``measure`` stays the reference definition.
+    """
+
+    state: AccountState
+    super_admins: int
+    pa_without_seat: frozenset[str]
+    ineligible: frozenset[str]
+    used: Mapping[str, int]
+    forbidden: frozenset[tuple[str, str]]
+    actor: frozenset[str] | None
+
+    @classmethod
+    def of(cls, state: AccountState, ctx: Context) -> Tally:
+        return cls(
+            state,
+            sum(1 for u in state.users.values() if u.access.kind == "super_admin"),
+            partner_admins_without_partner_seat(state),
+            ineligible_partner_users(state, ctx),
+            state.seats_used(),
+            forbidden_partner_admin_permissions(state, ctx),
+            actor_permissions(state, ctx),
+        )
+
+    def change(self, key: str, after: User | None, ctx: Context) -> Tally:
+        """The tally once user ``key`` becomes ``after`` (None: removed)."""
+        before = self.state.users.get(key)
+        users = dict(self.state.users)
+        if after is None:
+            users.pop(key, None)
+        else:
+            users[key] = after
+        used = dict(self.used)
+        super_admins = self.super_admins
+        for user, sign in ((before, -1), (after, 1)):
+            if user is None:
+                continue
+            if user.seat in used:
+                used[user.seat] += sign
+            if user.access.kind == "super_admin":
+                super_admins += sign
+
+        def flag(offenders: frozenset[str], offends: bool) -> frozenset[str]:
+            if offends:
+                return offenders | {key}
+            return offenders - {key} if key in offenders else offenders
+
+        is_pa = after is not None and after.access.kind == "partner_admin"
+        forbidden = frozenset(pair for pair in self.forbidden if pair[0] != key)
+        if is_pa and after is not None:
+            forbidden |= {
+                (key, p) for p in after.permissions.add & ctx.catalogue.partner_admin_forbidden
+            }
+        actor = self.actor
+        if key == user_key(ctx.actor):
+            actor = (
+                None if after is None else ctx.catalogue.effective(after, dict(self.state.roles))
+            )
+        return Tally(
+            replace(self.state, users=users),
+            super_admins,
+            flag(self.pa_without_seat, is_pa and after is not None and after.seat != "partner"),
+            flag(
+                self.ineligible,
+                after is not None
+                and (after.seat == "partner" or is_pa)
+                and not ctx.partner.is_employee(after.email),
+            ),
+            used,
+            forbidden,
+            actor,
+        )
+
+    def measures(self, ctx: Context, actor_baseline: frozenset[str]) -> Measures:
+        missing = actor_baseline - (self.actor if self.actor is not None else frozenset())
+        if self.actor is None and actor_baseline:
+            missing = missing | {"(the actor user itself)"}
+        owned = self.state.seats_owned
+        return Measures(
+            max(0, ctx.min_super_admins - self.super_admins),
+            self.pa_without_seat,
+            self.ineligible,
+            {s: max(0, self.used[s] - int(owned.get(s, 0))) for s in PAID_SEATS},
+            self.forbidden,
+            frozenset(missing),
+        )

@@ -19,7 +19,7 @@ from reconciler import plan as p
 from reconciler.catalog import Catalogue
 from reconciler.diff import CREATE, REMOVE, UNMANAGED, UPDATE, UserChange, diff_account
 from reconciler.instructions import manual_instructions
-from reconciler.invariants import Context, actor_permissions, measure, new_violations, violations
+from reconciler.invariants import Context, Tally, actor_permissions, new_violations, violations
 from reconciler.model import (
     PAID_SEATS,
     Access,
@@ -77,6 +77,33 @@ class Chain:
         return self.drafts[self.position] if self.position < len(self.drafts) else None
 
 
+def simulate_user(
+    state: AccountState, type_: str, email: str, after: Mapping[str, Any] | None
+) -> tuple[str, User | None]:
+    """The one user a step changes, as the step leaves it (None: removed)."""
+    key = user_key(email)
+    if type_ == p.CREATE_USER:
+        assert after is not None
+        return key, User.from_data(after)
+    if type_ == p.REMOVE_USER:
+        return key, None
+    user = state.users[key]
+    assert after is not None
+    if type_ in p.ACCESS_STEP_TYPES:
+        return key, replace(user, access=Access.parse(after["access"]))
+    if type_ == p.SET_SEAT:
+        return key, replace(user, seat=str(after["seat"]))
+    if type_ == p.SET_PERMISSIONS:
+        return key, replace(user, permissions=Permissions.from_data(after["permissions"]))
+    if type_ == p.SET_TEAMS:
+        return key, replace(user, teams=Teams.from_data(after["teams"]))
+    if type_ == p.SET_NAME:
+        first = after.get("first_name", user.first_name)
+        last = after.get("last_name", user.last_name)
+        return key, replace(user, first_name=first, last_name=last)
+    raise ValueError(f"unknown step type {type_!r}")
+
+
 def simulate(
     state: AccountState, type_: str, email: str | None, after: Mapping[str, Any] | None
 ) -> AccountState:
@@ -84,30 +111,8 @@ def simulate(
     if type_ == p.REQUEST_ACCESS:
         return replace(state, partner_access=str((after or {}).get("partner_access", "pending")))
     assert email is not None
-    if type_ == p.CREATE_USER:
-        assert after is not None
-        return state.with_user(User.from_data(after))
-    if type_ == p.REMOVE_USER:
-        return state.without_user(email)
-    user = state.users[user_key(email)]
-    assert after is not None
-    if type_ in p.ACCESS_STEP_TYPES:
-        user = replace(user, access=Access.parse(after["access"]))
-    elif type_ == p.SET_SEAT:
-        user = replace(user, seat=str(after["seat"]))
-    elif type_ == p.SET_PERMISSIONS:
-        user = replace(user, permissions=Permissions.from_data(after["permissions"]))
-    elif type_ == p.SET_TEAMS:
-        user = replace(user, teams=Teams.from_data(after["teams"]))
-    elif type_ == p.SET_NAME:
-        user = replace(
-            user,
-            first_name=after.get("first_name", user.first_name),
-            last_name=after.get("last_name", user.last_name),
-        )
-    else:
-        raise ValueError(f"unknown step type {type_!r}")
-    return state.with_user(user)
+    key, user = simulate_user(state, type_, email, after)
+    return state.without_user(key) if user is None else state.with_user(user)
 
 
 def access_step_type(before: Access, after: Access) -> str:
@@ -414,9 +419,9 @@ def schedule(
     provider: str,
     name: str,
 ) -> list[Step]:
-    state = current
-    actor = actor_permissions(current, ctx) or frozenset()
-    baseline = measure(current, ctx, actor)
+    tally = Tally.of(current, ctx)
+    actor = tally.actor or frozenset()
+    baseline = tally.measures(ctx, actor)
     steps: list[Step] = []
     seen_ids: set[str] = set()
     while True:
@@ -426,15 +431,16 @@ def schedule(
         )
         if not pending:
             return steps
-        chosen: tuple[Chain, AccountState] | None = None
+        chosen: tuple[Chain, Tally] | None = None
         first_block: tuple[Draft, list[str]] | None = None
         for chain in pending:
             draft = chain.next
             assert draft is not None
-            after_state = simulate(state, draft.type, draft.email, draft.after)
-            problems = new_violations(baseline, measure(after_state, ctx, actor), ctx)
+            key, user = simulate_user(tally.state, draft.type, draft.email, draft.after)
+            after = tally.change(key, user, ctx)
+            problems = new_violations(baseline, after.measures(ctx, actor), ctx)
             if not problems:
-                chosen = (chain, after_state)
+                chosen = (chain, after)
                 break
             if chain.blocked_at is None:
                 chain.blocked_at = len(steps)
@@ -449,7 +455,7 @@ def schedule(
             raise PlanningBlocked(
                 f"{where}no safe order: {describe(draft)} would break an invariant: {'; '.join(problems)}"
             )
-        chain, next_state = chosen
+        chain, next_tally = chosen
         draft = chain.next
         assert draft is not None
         depends = [chain.previous] if chain.previous else []
@@ -457,7 +463,14 @@ def schedule(
             depends += [s.id for s in steps[chain.blocked_at :]]
             chain.blocked_at = None
         step = make_step(
-            account, draft, tuple(dict.fromkeys(depends)), state, ctx, capabilities, provider, name
+            account,
+            draft,
+            tuple(dict.fromkeys(depends)),
+            tally.state,
+            ctx,
+            capabilities,
+            provider,
+            name,
         )
         if step.id in seen_ids:
             step = replace(step, id=f"{step.id}-{len(steps)}")
@@ -465,7 +478,7 @@ def schedule(
         steps.append(step)
         chain.previous = step.id
         chain.position += 1
-        state = next_state
+        tally = next_tally
 
 
 def make_step(

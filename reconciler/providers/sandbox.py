@@ -76,7 +76,9 @@ class SandboxProvider:
     capabilities = Capabilities(
         step_types=frozenset(STEP_TYPES), seats=frozenset(SEATS), access=frozenset(ACCESS_KINDS)
     )
-    parallelism = 4
+    # Reading SQLite rows into the model is CPU-bound Python: threads only add GIL
+    # contention (1,000 x 50 read in 1.34 s serially, 1.84 s with 4 threads).
+    parallelism = 1
 
     def __init__(self, config: Config) -> None:
         self.store = open_store(config)
