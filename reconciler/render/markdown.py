@@ -105,7 +105,7 @@ def render_markdown(plan: Plan) -> str:
         lines.append("")
         for account in changed:
             lines += render_account(account)
-    lines.append(f"**Paid seats, all accounts:** {escape(seat_words(plan.seats))}")
+    lines.append(f"<sub>planned against state digest `{plan.state_digest}`</sub>")
     lines.append("")
-    lines.append(f"<sub>state digest `{plan.state_digest}`</sub>")
+    lines.append(f"**Paid seats, all accounts:** {escape(seat_words(plan.seats))}")
     return "\n".join(lines) + "\n"
