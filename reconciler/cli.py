@@ -172,11 +172,11 @@ def write_plan_file(plan: Plan, out: str) -> None:
 
 def progress_bar(total: int) -> Any:
     """A progress bar on stderr for long runs at a terminal; a no-op otherwise."""
+    from rich.console import Console
     from rich.progress import Progress
 
     enabled = sys.stderr.isatty() and total >= 20
-    bar = Progress(console=None, transient=True, disable=not enabled)
-    return bar
+    return Progress(console=Console(stderr=True), transient=True, disable=not enabled)
 
 
 FORMAT = click.option(
