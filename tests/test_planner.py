@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from reconciler import plan as p
@@ -38,12 +37,9 @@ from tests.strategies import (
 )
 
 EVERYTHING = Capabilities(frozenset(p.STEP_TYPES), frozenset(SEATS), frozenset(ACCESS_KINDS))
-EXAMPLES = int(os.environ.get("RECONCILER_PROPERTY_EXAMPLES", "150"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
-)
+# Example counts come from the Hypothesis profile (tests/conftest.py): `ci` by default,
+# `pytest --hypothesis-profile=long` for a long run.
+PROPERTY = settings()
 
 
 def run(plan: AccountPlan, state: AccountState) -> list[AccountState]:
