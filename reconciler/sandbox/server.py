@@ -96,6 +96,7 @@ class Faults:
     the connection is closed without an answer, half of the time before the
     request is handled and half of the time after (the write happened, its
     answer is lost). ``latency``: seconds added before every answer.
+    ``methods``: only requests with these methods meet faults (empty: all).
     """
 
     error_rate: float = 0.0
@@ -103,6 +104,10 @@ class Faults:
     drop_rate: float = 0.0
     latency: float = 0.0
     seed: int = 0
+    methods: frozenset[str] = frozenset()
+
+    def apply_to(self, method: str) -> bool:
+        return not self.methods or method in self.methods
 
 
 @dataclass(frozen=True)
@@ -313,6 +318,8 @@ class SandboxAPI:
             await self.app(scope, receive, send)
             return
         faults = self.settings.faults
+        if not faults.apply_to(scope["method"]):
+            faults = Faults()
         if faults.latency > 0:
             await asyncio.sleep(faults.latency)
         headers: dict[str, str] = {}

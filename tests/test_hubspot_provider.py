@@ -1,0 +1,500 @@
+"""The hubspot provider end to end: plan and apply over a real socket against ``sandbox serve``."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reconciler import plan as p
+from reconciler.apply import APPLIED, ApplyReport
+from reconciler.engine import apply_plan, make_plan
+from reconciler.errors import ProviderError, RateLimitError
+from reconciler.model import Config, DesiredAccount
+from reconciler.plan import Plan
+from reconciler.providers.base import Provider
+from reconciler.providers.hubspot import HubSpotProvider, RetryPolicy
+from reconciler.providers.sandbox import SandboxProvider
+from reconciler.sandbox.server import (
+    DEFAULT_SEAT_NAMES,
+    Faults,
+    LoggedRequest,
+    RateLimits,
+    ServedSandbox,
+    ServerSettings,
+)
+from reconciler.sandbox.store import Store
+from tests.served import (
+    ACTOR,
+    FAST_RETRY,
+    Fleet,
+    FleetFiles,
+    bulk_fleet,
+    rich_fleet,
+    serving,
+    token_env,
+    token_for,
+    user,
+)
+
+USERS = "/settings/v3/users/"
+
+
+@pytest.fixture
+def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FleetFiles:
+    written = rich_fleet().write(tmp_path / "fleet")
+    for name, value in written.environment().items():
+        monkeypatch.setenv(name, value)
+    return written
+
+
+@pytest.fixture
+def served(files: FleetFiles) -> Iterator[tuple[ServedSandbox, Store]]:
+    with serving(files) as running:
+        yield running
+
+
+def open_hubspot(
+    files: FleetFiles, url: str, retry: RetryPolicy = FAST_RETRY, **options: Any
+) -> tuple[Config, HubSpotProvider]:
+    config = files.hubspot_config(url, **options)
+    return config, HubSpotProvider(config, retry=retry)
+
+
+def applied(report: ApplyReport) -> list[p.Step]:
+    return [o.step for a in report.accounts for o in a.outcomes if o.status == APPLIED]
+
+
+def assert_no_failure(report: ApplyReport) -> None:
+    problems = [
+        (a.account, a.error, [(o.step.type, o.step.user, o.message) for o in a.outcomes])
+        for a in report.failed
+    ]
+    assert problems == []
+
+
+def reference_state(files: FleetFiles, steps: list[p.Step]) -> dict[str, Any]:
+    """The sandbox provider's end state after the same api steps, from the same snapshot."""
+    from reconciler.config import load_config
+
+    config = load_config(files.reference)
+    provider = SandboxProvider(config)
+    try:
+        for step in steps:
+            desired = config.account(step.account)
+            assert desired is not None
+            provider.execute(step, desired)
+        return comparable(provider.store)
+    finally:
+        provider.close()
+
+
+def comparable(store: Store) -> dict[str, Any]:
+    data = store.export()
+    for account in data["accounts"]:
+        account.pop("tokens", None)
+    return data
+
+
+def only_people_left(plan: Plan) -> None:
+    """Planning again leaves only steps for a person, each with its instructions."""
+    assert plan.steps, "the fixture has manual steps"
+    assert {s.channel for s in plan.steps} <= {"manual", "approval"}
+    assert all(s.instructions for s in plan.steps)
+
+
+def api_requests(log: list[LoggedRequest]) -> list[LoggedRequest]:
+    return [r for r in log if not r.path.startswith("/__sandbox/")]
+
+
+# -- plan and apply ------------------------------------------------------------------------
+
+
+def test_apply_reaches_the_sandbox_providers_state_and_leaves_only_manual_steps(
+    files: FleetFiles, served: tuple[ServedSandbox, Store]
+) -> None:
+    server, store = served
+    config, provider = open_hubspot(files, server.url)
+    typed: Provider = provider
+    try:
+        plan = make_plan(config, typed)
+        assert not [a.error for a in plan.accounts if a.error]
+        channels = Counter(s.channel for s in plan.steps)
+        assert channels["api"] and channels["manual"] and channels["approval"]
+        report = apply_plan(plan, config, provider)
+        assert_no_failure(report)
+        done = applied(report)
+        assert len(done) == channels["api"]
+        assert comparable(store) == reference_state(files, done)
+        only_people_left(make_plan(config, provider))
+    finally:
+        provider.close()
+
+
+def test_what_the_api_cannot_do_is_planned_for_a_person(
+    files: FleetFiles, served: tuple[ServedSandbox, Store]
+) -> None:
+    server, _ = served
+    config, provider = open_hubspot(files, server.url)
+    try:
+        plan = make_plan(config, provider)
+    finally:
+        provider.close()
+    manual = {(s.type, s.user) for s in plan.steps if s.channel != "api"}
+    assert manual == {
+        (p.PROMOTE_SUPER_ADMIN, "boss@acme.example"),
+        (p.SET_SEAT, "ana@northwind.agency"),  # the partner seat
+        (p.GRANT_PARTNER_ADMIN, "ana@northwind.agency"),
+        (p.CREATE_USER, "new3@northwind.agency"),  # as Partner Admin
+        (p.CREATE_USER, "new4@acme.example"),  # with individual permissions
+        (p.SET_SEAT, "owner@bluebird.example"),  # a paid seat; the actor is Partner Admin
+        (p.REQUEST_ACCESS, ACTOR),
+    }
+
+
+def test_current_state_reads_access_seats_teams_and_names_through_the_configured_names(
+    files: FleetFiles, served: tuple[ServedSandbox, Store]
+) -> None:
+    server, _ = served
+    _, provider = open_hubspot(files, server.url)
+    try:
+        state = provider.read_account(DesiredAccount(5001, actor=ACTOR, token_env=token_env(5001)))
+        other = provider.read_account(DesiredAccount(5002, actor=ACTOR, token_env=token_env(5002)))
+        cedar = provider.read_account(DesiredAccount(5003, actor=ACTOR, token_env=token_env(5003)))
+    finally:
+        provider.close()
+    users = state.users
+    assert users["ceo@acme.example"].access.kind == "super_admin"
+    assert users["rep@acme.example"].access.role == "Sales Rep"
+    assert users["rep@acme.example"].seat == "sales"
+    assert users["rep@acme.example"].teams.primary == "Sales"
+    assert users["ops@acme.example"].first_name == "Olive"
+    assert users["ops@acme.example"].last_name is None
+    assert other.users[ACTOR].access.kind == "partner_admin"
+    assert other.users[ACTOR].seat == "partner"
+    assert set(state.roles) == {"Marketing Manager", "Sales Rep", "Viewer"}
+    assert state.teams == {"Marketing", "Sales", "Support"}
+    assert dict(state.seats_owned) == {"core": 5, "sales": 2, "service": 1}
+    assert state.partner_access == "granted"
+    assert cedar.partner_access == "none"
+    # Individual permissions are never readable through the public API.
+    assert {f"{key}.permissions" for key in users} <= state.unknown
+
+
+def test_a_seat_without_a_hubspot_name_is_unknown_and_never_changed(
+    files: FleetFiles, served: tuple[ServedSandbox, Store]
+) -> None:
+    server, _ = served
+    names = {k: v for k, v in DEFAULT_SEAT_NAMES.items() if k != "view_only"}
+    config, provider = open_hubspot(files, server.url, seat_names=names)
+    try:
+        state = provider.read_account(DesiredAccount(5001, actor=ACTOR, token_env=token_env(5001)))
+        plan = make_plan(config, provider)
+    finally:
+        provider.close()
+    assert "ops@acme.example.seat" in state.unknown
+    assert "ceo@acme.example.seat" not in state.unknown
+    assert not [s for s in plan.steps if s.type == p.SET_SEAT and s.user == "ops@acme.example"]
+    # Making ana Partner Admin needs the partner seat, and her seat is unknown.
+    acme = next(a for a in plan.accounts if a.account == 5001)
+    assert acme.error is not None and "without the partner seat" in acme.error
+    # A view-only seat has no HubSpot name here, so the provider cannot assign one.
+    creates = [s for s in plan.steps if s.type == p.CREATE_USER and s.account == 5004]
+    assert creates and {s.channel for s in creates} == {"manual"}
+
+
+# -- counting requests at the server ----------------------------------------------------------
+
+
+def test_reads_are_the_pages_roles_teams_details_and_seats_and_writes_one_per_api_step(
+    files: FleetFiles, served: tuple[ServedSandbox, Store]
+) -> None:
+    server, _ = served
+    page_size = 40
+    config, provider = open_hubspot(files, server.url, page_size=page_size)
+    users = {a["id"]: len(a["users"]) for a in files.fleet.current}
+    try:
+        plan = make_plan(config, provider)
+        log = api_requests(server.api.requests())
+        per_account: dict[int | None, Counter[str]] = {}
+        for entry in log:
+            assert entry.method == "GET" and entry.status == 200
+            per_account.setdefault(entry.account, Counter())[entry.path] += 1
+        for account, count in users.items():
+            assert per_account[account] == {
+                "/account-info/v3/details": 1,
+                USERS: max(1, math.ceil(count / page_size)),
+                "/settings/v3/users/roles": 1,
+                "/settings/v3/users/teams": 1,
+                "/settings/users/2026-09-beta/seats": 1,
+            }
+        assert per_account[5004][USERS] == 6  # 231 users, 40 a page
+        server.api.clear_requests()
+        report = apply_plan(plan, config, provider)
+    finally:
+        provider.close()
+    assert_no_failure(report)
+    writes = api_requests(server.api.requests())
+    api_steps = [s for s in plan.steps if s.channel == "api"]
+    assert len(writes) == len(api_steps) == len(applied(report))
+    expected = Counter(
+        {p.CREATE_USER: "POST", p.REMOVE_USER: "DELETE"}.get(s.type, "PUT") for s in api_steps
+    )
+    assert Counter(w.method for w in writes) == expected
+    assert all(w.status in (200, 201, 204) for w in writes)
+
+
+def test_every_page_is_read_when_there_are_more_than_a_hundred_users(
+    files: FleetFiles, served: tuple[ServedSandbox, Store]
+) -> None:
+    server, _ = served
+    _, provider = open_hubspot(files, server.url)
+    try:
+        state = provider.read_account(DesiredAccount(5004, actor=ACTOR, token_env=token_env(5004)))
+    finally:
+        provider.close()
+    assert len(state.users) == 231
+    pages = [r for r in server.api.requests() if r.path == USERS]
+    assert pages[0].query == "limit=100"
+    assert len(pages) == 3
+
+
+# -- faults on the wire ------------------------------------------------------------------------
+
+
+FAULTS = {
+    "429 storm, no Retry-After": (Faults(throttle_rate=0.35, seed=1), False),
+    "5xx bursts": (Faults(error_rate=0.35, seed=2), True),
+    "latency": (Faults(latency=0.02, seed=3), True),
+    "dropped connections": (Faults(drop_rate=0.3, seed=4), True),
+    "everything at once": (
+        Faults(throttle_rate=0.1, error_rate=0.1, drop_rate=0.1, latency=0.005, seed=5),
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_faults_end_in_the_desired_state_without_duplicate_users(
+    name: str, files: FleetFiles
+) -> None:
+    faults, retry_after = FAULTS[name]
+    settings = ServerSettings(limits=RateLimits(retry_after=retry_after), faults=faults)
+    with serving(files, settings) as (server, store):
+        config, provider = open_hubspot(files, server.url)
+        try:
+            plan = make_plan(config, provider)
+            assert not [a.error for a in plan.accounts if a.error]
+            report = apply_plan(plan, config, provider)
+            assert_no_failure(report)
+            only_people_left(make_plan(config, provider))
+        finally:
+            provider.close()
+        log = server.api.requests()
+        journal = store.journal()
+    assert comparable(store) == reference_state(files, applied(report))
+    created = Counter((e["account"], e["user"]) for e in journal if e["step_type"] == p.CREATE_USER)
+    assert created and max(created.values()) == 1, "a create reached the store twice"
+    assert not [r for r in log if r.status == 409]
+    if faults.drop_rate:
+        assert [r for r in log if r.dropped]
+
+
+def test_a_create_whose_answer_was_lost_is_looked_up_before_it_is_sent_again(
+    files: FleetFiles,
+) -> None:
+    # Every create's connection is dropped, half of the time after the user was
+    # created: the provider must look before it sends the create again.
+    settings = ServerSettings(faults=Faults(drop_rate=1.0, seed=7, methods=frozenset({"POST"})))
+    with serving(files, settings) as (server, store):
+        config, provider = open_hubspot(files, server.url)
+        try:
+            plan = make_plan(config, provider)
+            create = next(s for s in plan.steps if s.type == p.CREATE_USER and s.channel == "api")
+            desired = config.account(create.account)
+            assert desired is not None
+            server.api.clear_requests()
+            provider.execute(create, desired)
+        finally:
+            provider.close()
+        log = server.api.requests()
+        rows = [
+            e
+            for e in store.journal(create.account)
+            if e["step_type"] == p.CREATE_USER and e["outcome"] == "ok"
+        ]
+    assert [e["user"] for e in rows] == [create.user]
+    posts = [r for r in log if r.method == "POST"]
+    assert posts and all(r.dropped for r in posts)
+    lookups = [r for r in log if r.method == "GET"]
+    assert len(lookups) == len(posts)  # one look after every lost create
+    assert lookups[-1].status == 200 and all(r.status == 404 for r in lookups[:-1])
+
+
+def test_the_servers_window_is_learnt_from_the_headers_and_retry_after_honoured(
+    files: FleetFiles,
+) -> None:
+    settings = ServerSettings(limits=RateLimits(max_requests=4, interval_ms=400))
+    with serving(files, settings) as (server, _):
+        config, provider = open_hubspot(files, server.url, requests_per_10s=100)
+        try:
+            report = apply_plan(make_plan(config, provider), config, provider)
+            only_people_left(make_plan(config, provider))
+        finally:
+            provider.close()
+        log = server.api.requests()
+    assert_no_failure(report)
+    throttled = [r for r in log if r.status == 429]
+    # Only the first burst on each token, before any answer told the limits, can overflow.
+    assert len(throttled) <= 4 * len(files.fleet.current)
+
+
+def test_the_daily_limit_stops_the_account_without_retrying(files: FleetFiles) -> None:
+    settings = ServerSettings(limits=RateLimits(daily=3))
+    with serving(files, settings) as (server, _):
+        _, provider = open_hubspot(files, server.url)
+        account = DesiredAccount(5001, actor=ACTOR, token_env=token_env(5001))
+        try:
+            with pytest.raises(RateLimitError, match="daily limit") as caught:
+                provider.read_account(account)
+            assert not caught.value.retryable
+            sent = len(server.api.requests())
+            step = p.Step("x", 5001, p.SET_NAME, "ops@acme.example", {}, {"first_name": "O"}, "")
+            with pytest.raises(RateLimitError, match="daily API limit"):
+                provider.execute(step, account)
+            assert len(server.api.requests()) == sent
+        finally:
+            provider.close()
+    assert [r.status for r in server.api.requests()] == [200, 200, 200, 429]
+
+
+# -- refusals ------------------------------------------------------------------------------
+
+
+def test_a_token_for_another_portal_writes_nothing(
+    files: FleetFiles, served: tuple[ServedSandbox, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, store = served
+    before = comparable(store)["accounts"][0]
+    monkeypatch.setenv(token_env(5001), token_for(5002))
+    config, provider = open_hubspot(files, server.url)
+    try:
+        plan = make_plan(config, provider)
+        report = apply_plan(plan, config, provider)
+    finally:
+        provider.close()
+    acme = next(a for a in plan.accounts if a.account == 5001)
+    assert acme.error is not None
+    assert f"token in {token_env(5001)} is for HubSpot account 5002, not 5001" in acme.error
+    assert token_for(5002) not in acme.error
+    assert next(a for a in report.accounts if a.account == 5001).failed
+    assert comparable(store)["accounts"][0] == before
+    bluebird = next(a for a in report.accounts if a.account == 5002)
+    # Bluebird's token was used for both accounts; it wrote only Bluebird's own steps.
+    writes = [r for r in server.api.requests() if r.method != "GET" and r.account == 5002]
+    assert len(writes) == bluebird.count(APPLIED) == 2
+
+
+def test_a_missing_variable_is_named_and_nothing_is_sent(
+    files: FleetFiles, served: tuple[ServedSandbox, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _ = served
+    monkeypatch.delenv(token_env(5002))
+    _, provider = open_hubspot(files, server.url)
+    try:
+        with pytest.raises(ProviderError, match=f"environment variable {token_env(5002)} is not"):
+            provider.read_account(DesiredAccount(5002, actor=ACTOR, token_env=token_env(5002)))
+        with pytest.raises(ProviderError, match="no token_env"):
+            provider.read_account(DesiredAccount(5002, actor=ACTOR))
+    finally:
+        provider.close()
+    assert server.api.requests() == []
+
+
+def test_other_4xx_are_not_retried_and_carry_hubspots_message(tmp_path: Path) -> None:
+    fleet = rich_fleet()
+    files = fleet.write(tmp_path / "fleet")
+    snapshot = yaml.safe_load((files.root / "snapshot.yaml").read_text())
+    for account in snapshot["accounts"]:
+        if account["id"] == 5002:
+            account["tokens"][0]["scopes"] = ["settings.users.read", "settings.users.teams.read"]
+    (files.root / "snapshot.yaml").write_text(yaml.safe_dump(snapshot))
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in files.environment().items():
+            env.setenv(name, value)
+        with serving(files) as (server, _):
+            config, provider = open_hubspot(files, server.url)
+            try:
+                report = apply_plan(make_plan(config, provider), config, provider)
+            finally:
+                provider.close()
+            log = server.api.requests()
+    bluebird = next(a for a in report.accounts if a.account == 5002)
+    failed = [o for o in bluebird.outcomes if o.status == "failed"]
+    assert len(failed) == 1
+    message = failed[0].message
+    assert "403 MISSING_SCOPES" in message and "settings.users.write" in message
+    assert "correlationId" in message
+    refused = [r for r in log if r.account == 5002 and r.status == 403]
+    assert len(refused) == 1  # never retried
+    assert not [a for a in report.accounts if a.account != 5002 and a.failed]
+
+
+def test_turning_off_super_admin_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    fleet = Fleet(
+        current=[
+            {
+                "id": 6001,
+                "roles": [{"name": "Viewer"}],
+                "users": [
+                    user(ACTOR, "super_admin", "none"),
+                    user("old@client.example", "super_admin", "none"),
+                ],
+            }
+        ],
+        desired=[{"id": 6001, "users": [user("old@client.example", {"role": "Viewer"}, "none")]}],
+    )
+    files = fleet.write(tmp_path / "fleet")
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in files.environment().items():
+            env.setenv(name, value)
+        with serving(files) as (server, _):
+            config, provider = open_hubspot(files, server.url)
+            try:
+                plan = make_plan(config, provider)
+                server.api.clear_requests()
+                report = apply_plan(plan, config, provider)
+            finally:
+                provider.close()
+            log = server.api.requests()
+    (outcome,) = report.accounts[0].outcomes
+    assert outcome.status == "failed"
+    assert "cannot turn off Super Admin for old@client.example" in outcome.message
+    assert log == []
+
+
+def test_capabilities_follow_the_configured_seat_names(tmp_path: Path) -> None:
+    files = bulk_fleet(1, 1).write(tmp_path / "fleet")
+    config = files.hubspot_config("http://127.0.0.1:9", seat_names={"core": "Core Seat"})
+    provider = HubSpotProvider(config)
+    try:
+        caps = provider.capabilities
+        assert caps.seats == {"none", "core"}
+        assert caps.access == {"role", "basic"}
+        assert caps.executes(p.SET_SEAT, {"seat": "core"})
+        assert not caps.executes(p.SET_SEAT, {"seat": "partner"})
+        assert not caps.executes(p.SET_SEAT, {"seat": "sales"})
+        assert not caps.executes(p.PROMOTE_SUPER_ADMIN, {"access": "super_admin"})
+        assert not caps.executes(p.SET_PERMISSIONS, {"permissions": {"add": ["reports.view"]}})
+        user_data = user("a@b.example", "basic", "core")
+        assert caps.executes(p.CREATE_USER, user_data)
+        with_overrides = {**user_data, "permissions": {"add": ["reports.view"], "remove": []}}
+        assert not caps.executes(p.CREATE_USER, with_overrides)
+        assert provider.parallelism == 8
+    finally:
+        provider.close()
