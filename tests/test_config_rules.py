@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_config_loader import LOADER_FIXTURES
 from test_config_schema import SCHEMA_FIXTURES
 
 from reconciler.config import check_config, load_config
+from reconciler.config.loader import parse_yaml
 from reconciler.errors import ConfigError
 from reconciler.model import Access, Location, Permissions, RemovalLimit, Teams
 
@@ -161,6 +166,20 @@ def test_a_token_pasted_where_an_enum_goes_is_not_echoed(tmp_path: Path) -> None
     messages = [str(d) for d in check_config(tmp_path / "c.yaml").diagnostics]
     assert len(messages) == 1 and "/accounts/0/users/0/seat" in messages[0]
     assert not any(token[:12] in m for m in messages)
+
+
+def test_a_secret_hiding_a_schema_error_still_stops_the_rules(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "partner: {name: N, actor: a@northwind.agency}\n"
+        "profiles: {token: null}\n"
+        "defaults: pat-na1-0f0e0d0c-0b0a-0908\n"
+        "accounts: [{id: 1}]\n"
+    )
+    lines = [str(d).split(": ", 1)[1] for d in check_config(tmp_path / "c.yaml").diagnostics]
+    assert lines == [
+        f"/profiles/token: a literal secret does not belong in the config; {TOKEN_ADVICE}",
+        f"/defaults: this looks like a literal token; {TOKEN_ADVICE}",
+    ]
 
 
 def test_load_config_raises_with_every_problem_sorted(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -333,3 +352,135 @@ def test_the_snapshot_the_provider_names_is_not_read_as_config(tmp_path: Path) -
     assert len(lines) == 1 and lines[0].endswith(
         "/accounts/0/seats_owned: unknown key 'seats_owned'"
     )
+
+
+# --- no traceback, whatever the input ---------------------------------------------------
+
+_WORDS = st.sampled_from(
+    [
+        "super_admin",
+        "partner_admin",
+        "basic",
+        "partner",
+        "core",
+        "view_only",
+        "absent",
+        "present",
+        "delivery-lead",
+        "ana@northwind.agency",
+        "ANA@northwind.agency",
+        "x@client.example",
+        "billing.write",
+        "crm.export",
+        "25%",
+        "150%",
+        "HUBSPOT_T",
+        "pat-na1-00000000-aaaa",
+        "",
+        "~",
+        "yes",
+        "0x1F",
+        "4410021",
+    ]
+)
+_VALUES = st.recursive(
+    st.one_of(_WORDS, st.integers(-3, 5), st.none(), st.booleans()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "email",
+                    "access",
+                    "seat",
+                    "role",
+                    "profile",
+                    "state",
+                    "permissions",
+                    "add",
+                    "remove",
+                    "teams",
+                    "primary",
+                    "secondary",
+                    "id",
+                    "users",
+                    "token",
+                    "max_removals",
+                ]
+            ),
+            inner,
+            max_size=4,
+        ),
+    ),
+    max_leaves=12,
+)
+_USERS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "email": st.sampled_from(
+                ["ana@northwind.agency", "Ana@Northwind.agency", "x@client.example"]
+            )
+        },
+        optional={
+            "access": st.one_of(_WORDS, st.fixed_dictionaries({"role": _WORDS})),
+            "seat": _WORDS,
+            "profile": _WORDS,
+            "state": _WORDS,
+            "permissions": st.fixed_dictionaries(
+                {},
+                optional={
+                    "add": st.lists(_WORDS, max_size=2),
+                    "remove": st.lists(_WORDS, max_size=2),
+                },
+            ),
+            "teams": _VALUES,
+        },
+    ),
+    max_size=4,
+)
+_CONFIGS = st.fixed_dictionaries(
+    {
+        "partner": st.fixed_dictionaries(
+            {
+                "name": st.just("N"),
+                "actor": st.sampled_from(["ana@northwind.agency", "x@client.example"]),
+            },
+            optional={"employee_domains": st.just(["northwind.agency"])},
+        ),
+    },
+    optional={
+        "profiles": st.dictionaries(
+            _WORDS, st.one_of(_VALUES, _USERS.map(lambda u: u[0] if u else {}))
+        ),
+        "defaults": _VALUES,
+        "accounts": st.lists(
+            st.fixed_dictionaries(
+                {"id": st.sampled_from([1, 2, 2.0, "3", -1])},
+                optional={"users": _USERS, "max_removals": _VALUES, "token_env": _WORDS},
+            ),
+            max_size=3,
+        ),
+        "extra": _VALUES,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(config=_CONFIGS)
+def test_any_config_gives_a_config_or_diagnostics(config: dict[str, object]) -> None:
+    text = yaml.safe_dump(config, sort_keys=False)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "c.yaml"
+        path.write_text(text)
+        result = check_config(path)
+    assert result.valid != bool(result.diagnostics)
+    for diagnostic in result.diagnostics:
+        assert diagnostic.line >= 1 and diagnostic.col >= 1
+        assert "pat-na1-00000000" not in diagnostic.message
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode)))
+def test_any_bytes_give_a_document_or_diagnostics(raw: bytes) -> None:
+    document, problems = parse_yaml(raw, "f.yaml")
+    assert (document is None) == bool(problems)

@@ -81,9 +81,11 @@ def _check(root: str) -> Validation:
     all_loaded = not diagnostics
     secrets = find_secrets(documents)
     diagnostics.extend(secrets.diagnostics)
-    schema_problems = validate_documents(documents, SCHEMA, skip=secrets.hides)
-    diagnostics.extend(schema_problems)
+    schema_problems = validate_documents(documents, SCHEMA)
+    # A file is invalid even when its only schema message is withheld for naming a secret.
     invalid = {diagnostic.file for diagnostic in schema_problems}
+    by_file = {document.file: document for document in documents}
+    diagnostics.extend(d for d in schema_problems if not secrets.hides(by_file[d.file], d))
     found, duplicates = collect([d for d in documents if d.file not in invalid])
     diagnostics.extend(duplicates)
     diagnostics.extend(check_rules(found, load_catalogue().partner_admin_forbidden))

@@ -35,7 +35,10 @@ def build_config(found: Declarations, files: tuple[str, ...], root: str) -> Conf
     partner = partner_of(found.partner[0].data)
     defaults: Mapping[str, Any] = found.defaults[0].data if found.defaults else {}
     profiles = {name: block.data for name, block in found.profiles.items()}
-    accounts = tuple(_account(block, defaults, profiles, partner.actor) for block in found.accounts)
+    values = _Values()
+    accounts = tuple(
+        _account(block, defaults, profiles, partner.actor, values) for block in found.accounts
+    )
     return Config(
         partner=partner,
         accounts=accounts,
@@ -48,7 +51,7 @@ def removal_limit(value: int | str) -> RemovalLimit:
     """``max_removals``: ``3`` is a count, ``"25%"`` a share of the account's current users."""
     if isinstance(value, str):
         return RemovalLimit(percent=float(value.rstrip("%")))
-    return RemovalLimit(count=value)
+    return RemovalLimit(count=int(value))
 
 
 def _account(
@@ -56,14 +59,15 @@ def _account(
     defaults: Mapping[str, Any],
     profiles: Mapping[str, Mapping[str, Any]],
     actor: str,
+    values: _Values,
 ) -> DesiredAccount:
     data = block.data
     users: dict[str, DesiredUser] = {}
     for index, user in enumerate(data.get("users") or ()):
-        desired = _user(user, profiles, block.location(f"/users/{index}"))
+        desired = _user(user, profiles, block.location(f"/users/{index}"), values)
         users[desired.key] = desired
     return DesiredAccount(
-        id=data["id"],
+        id=int(data["id"]),  # JSON Schema counts 4410021.0 as an integer too
         name=data.get("name"),
         users=users,
         actor=user_key(data.get("actor") or actor),
@@ -71,8 +75,8 @@ def _account(
         unmanaged_users=data.get(
             "unmanaged_users", defaults.get("unmanaged_users", DEFAULT_UNMANAGED)
         ),
-        min_super_admins=data.get(
-            "min_super_admins", defaults.get("min_super_admins", DEFAULT_MIN_SUPER_ADMINS)
+        min_super_admins=int(
+            data.get("min_super_admins", defaults.get("min_super_admins", DEFAULT_MIN_SUPER_ADMINS))
         ),
         max_removals=removal_limit(
             data.get("max_removals", defaults.get("max_removals", DEFAULT_MAX_REMOVALS))
@@ -82,7 +86,10 @@ def _account(
 
 
 def _user(
-    user: Mapping[str, Any], profiles: Mapping[str, Mapping[str, Any]], source: Location
+    user: Mapping[str, Any],
+    profiles: Mapping[str, Mapping[str, Any]],
+    source: Location,
+    values: _Values,
 ) -> DesiredUser:
     email = user["email"].strip()
     if user.get("state") == "absent":
@@ -95,14 +102,48 @@ def _user(
     return DesiredUser(
         email=email,
         state="present",
-        access=Access.parse(access) if access is not None else None,
+        access=values.access(access) if access is not None else None,
         seat=data.get("seat"),
         first_name=data.get("first_name"),
         last_name=data.get("last_name"),
-        teams=Teams.from_data(teams) if teams is not None else None,
-        permissions=Permissions.from_data(permissions) if permissions is not None else None,
+        teams=values.teams(teams) if teams is not None else None,
+        permissions=values.permissions(permissions) if permissions is not None else None,
         source=source,
     )
+
+
+class _Values:
+    """Builds each distinct access level, team set and permission change once.
+
+    Fifty thousand users share a handful of each; the values are frozen, so
+    sharing them is safe, and it keeps building the desired state cheap.
+    """
+
+    def __init__(self) -> None:
+        self._access: dict[Any, Access] = {}
+        self._teams: dict[Any, Teams] = {}
+        self._permissions: dict[Any, Permissions] = {}
+
+    def access(self, data: str | Mapping[str, str]) -> Access:
+        key = data if isinstance(data, str) else ("role", data["role"])
+        found = self._access.get(key)
+        if found is None:
+            found = self._access[key] = Access.parse(data)
+        return found
+
+    def teams(self, data: Mapping[str, Any]) -> Teams:
+        key = (data.get("primary"), tuple(data.get("secondary") or ()))
+        found = self._teams.get(key)
+        if found is None:
+            found = self._teams[key] = Teams.from_data(data)
+        return found
+
+    def permissions(self, data: Mapping[str, Any]) -> Permissions:
+        key = (tuple(data.get("add") or ()), tuple(data.get("remove") or ()))
+        found = self._permissions.get(key)
+        if found is None:
+            found = self._permissions[key] = Permissions.from_data(data)
+        return found
 
 
 def _provider(block: Declared | None, root: str) -> ProviderConfig:

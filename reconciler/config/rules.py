@@ -100,7 +100,7 @@ def check_rules(found: Declarations, forbidden: frozenset[str]) -> list[Diagnost
         diagnostics.extend(_check_profile(name, profile, forbidden))
     seen: dict[int, Declared] = {}
     for account in found.accounts:
-        account_id = account.data["id"]
+        account_id = int(account.data["id"])
         if account_id in seen:
             message = f"account {account_id} is declared twice; {_also(seen[account_id], '/id')}"
             diagnostics.append(account.diagnostic("/id", message))
