@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from test_config_loader import LOADER_FIXTURES
 from test_config_schema import SCHEMA_FIXTURES
 
+from reconciler.catalog import load_catalogue
 from reconciler.config import check_config, load_config
 from reconciler.config.loader import parse_yaml
 from reconciler.errors import ConfigError
@@ -438,7 +439,7 @@ _USERS = st.lists(
     ),
     max_size=4,
 )
-_CONFIGS = st.fixed_dictionaries(
+_CHAOS = st.fixed_dictionaries(
     {
         "partner": st.fixed_dictionaries(
             {
@@ -466,7 +467,7 @@ _CONFIGS = st.fixed_dictionaries(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(config=_CONFIGS)
+@given(config=_CHAOS)
 def test_any_config_gives_a_config_or_diagnostics(config: dict[str, object]) -> None:
     text = yaml.safe_dump(config, sort_keys=False)
     with tempfile.TemporaryDirectory() as directory:
@@ -484,3 +485,101 @@ def test_any_config_gives_a_config_or_diagnostics(config: dict[str, object]) -> 
 def test_any_bytes_give_a_document_or_diagnostics(raw: bytes) -> None:
     document, problems = parse_yaml(raw, "f.yaml")
     assert (document is None) == bool(problems)
+
+
+_EMAILS = st.sampled_from(
+    ["ana@northwind.agency", "Ana@Northwind.Agency", "mara@freelance.example", "ceo@acme.example"]
+)
+_ACCESS = st.one_of(
+    st.sampled_from(["super_admin", "partner_admin", "basic"]),
+    st.fixed_dictionaries({"role": st.sampled_from(["Sales Rep", "Ops"])}),
+)
+_SEAT = st.sampled_from(["partner", "core", "sales", "service", "view_only", "none"])
+_PERMISSION_LIST = st.lists(
+    st.sampled_from(["billing.write", "crm.export", "reports.view", "scim.provisioning"]),
+    unique=True,
+    max_size=2,
+)
+_GRANTS = {
+    "access": _ACCESS,
+    "seat": _SEAT,
+    "permissions": st.fixed_dictionaries(
+        {}, optional={"add": _PERMISSION_LIST, "remove": _PERMISSION_LIST}
+    ),
+    "teams": st.fixed_dictionaries(
+        {},
+        optional={
+            "primary": st.sampled_from(["A", "B"]),
+            "secondary": st.lists(st.sampled_from("ABC"), unique=True),
+        },
+    ),
+}
+_WELL_SHAPED = st.fixed_dictionaries(
+    {
+        "partner": st.fixed_dictionaries(
+            {
+                "name": st.just("Northwind"),
+                "actor": _EMAILS,
+                "employee_domains": st.just(["northwind.agency"]),
+                "employees": st.just(["mara@freelance.example"]),
+            }
+        ),
+        "accounts": st.lists(
+            st.fixed_dictionaries(
+                {"id": st.sampled_from([1, 2, 3])},
+                optional={
+                    "users": st.lists(
+                        st.fixed_dictionaries(
+                            {"email": _EMAILS},
+                            optional={
+                                **_GRANTS,
+                                "profile": st.sampled_from(["lead", "viewer"]),
+                                "state": st.sampled_from(["present", "absent"]),
+                            },
+                        ),
+                        max_size=4,
+                    ),
+                    "max_removals": st.one_of(st.integers(0, 5), st.sampled_from(["10%", "100%"])),
+                    "actor": _EMAILS,
+                },
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+    },
+    optional={
+        "profiles": st.dictionaries(
+            st.sampled_from(["lead", "viewer"]), st.fixed_dictionaries({}, optional=_GRANTS)
+        ),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(config=_WELL_SHAPED)
+def test_a_config_that_passes_keeps_every_rule(config: dict[str, object]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "c.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        result = check_config(path)
+    if result.config is None:
+        assert result.diagnostics
+        return
+    forbidden = load_catalogue().partner_admin_forbidden
+    partner = result.config.partner
+    ids = [account.id for account in result.config.accounts]
+    assert len(ids) == len(set(ids))
+    for account in result.config.accounts:
+        for key, user in account.users.items():
+            assert key == user.email.lower()
+            if user.state == "absent":
+                assert key != account.actor
+                continue
+            assert user.access is not None and user.seat is not None
+            if user.access.kind == "partner_admin":
+                assert partner.is_employee(user.email) and user.seat == "partner"
+                assert not (user.permissions and user.permissions.add & forbidden)
+            if user.seat == "partner":
+                assert partner.is_employee(user.email)
+            if user.permissions:
+                assert not user.permissions.add & user.permissions.remove
