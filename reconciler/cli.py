@@ -473,3 +473,116 @@ def sandbox_approve_command(path: str, account_id: int) -> None:
     click.echo(
         f"account {account_id}: approved access for {actor}: Partner Admin on the partner seat"
     )
+
+
+@sandbox.command("serve")
+@click.argument("path", type=click.Path())
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="0 picks a free port.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Listen here; anything but loopback exposes the sandbox's test tokens.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Requests per token per window (HubSpot: 100, or 190 on higher tiers).",
+)
+@click.option(
+    "--window-ms",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="The rolling window, in milliseconds.",
+)
+@click.option(
+    "--daily-limit",
+    type=click.IntRange(min=1),
+    default=250_000,
+    show_default=True,
+    help="Requests per token per day (UTC).",
+)
+@click.option(
+    "--retry-after/--no-retry-after",
+    default=True,
+    show_default=True,
+    help="Send Retry-After with 429 answers.",
+)
+@click.option(
+    "--error-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of requests answered 500 or 503.",
+)
+@click.option(
+    "--throttle-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of requests answered 429 whatever the window holds.",
+)
+@click.option(
+    "--drop-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of connections closed without an answer.",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="Seconds added before every answer.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault switches.")
+@handle_errors
+def sandbox_serve_command(
+    path: str,
+    port: int,
+    host: str,
+    rate_limit: int,
+    window_ms: int,
+    daily_limit: int,
+    retry_after: bool,
+    error_rate: float,
+    throttle_rate: float,
+    drop_rate: float,
+    latency: float,
+    seed: int,
+) -> None:
+    """Serve the sandbox of the config at PATH as a HubSpot-compatible API.
+
+    Point the hubspot provider at it (`base_url`) or any HubSpot client; the
+    tokens are those of the sandbox's snapshot. Stop it with Ctrl-C.
+    """
+    from reconciler.providers.sandbox import open_store
+    from reconciler.sandbox.server import (
+        DEFAULT_PARTNER_ADMIN_ROLE,
+        DEFAULT_SEAT_NAMES,
+        Faults,
+        RateLimits,
+        SandboxAPI,
+        ServerSettings,
+        serve,
+    )
+
+    config = load_config(path)
+    options = config.provider.options
+    settings = ServerSettings(
+        limits=RateLimits(rate_limit, window_ms, daily_limit, retry_after),
+        faults=Faults(error_rate, throttle_rate, drop_rate, latency, seed),
+        partner_admin_role=str(options.get("partner_admin_role") or DEFAULT_PARTNER_ADMIN_ROLE),
+        seat_names={**DEFAULT_SEAT_NAMES, **(options.get("seat_names") or {})},
+        actor=config.partner.actor,
+    )
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: listening on {host}, not loopback", err=True)
+    with open_store(config, must_exist=True) as store:
+        serve(SandboxAPI(store, settings), host, port, lambda url: click.echo(f"serving on {url}"))
