@@ -104,6 +104,10 @@ SCHEMA_FIXTURES: dict[str, list[str]] = {
     "negative-id.yaml": [
         "negative-id.yaml:3:9: /accounts/0/id: must be at least 1, not -4410021",
     ],
+    "bad-profile-name.yaml": [
+        "bad-profile-name.yaml:3:3: /profiles/bad name: 'bad name' is not a valid profile name "
+        "(use letters, digits, '.', '_' and '-')",
+    ],
 }
 
 

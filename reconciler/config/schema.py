@@ -125,6 +125,11 @@ def _diagnostics(document: LoadedDocument, error: Any) -> list[Diagnostic]:
         return _unknown_keys(document, pointer, instance, schema)
     if keyword == "uniqueItems" and isinstance(instance, list):
         return _repeated_items(document, pointer, instance)
+    if "propertyNames" in error.schema_path and isinstance(instance, str):
+        # The instance is a key: place the message at that key, not at its mapping.
+        hint = schema.get("x-message", "is not an allowed name")
+        key = pointer_of([*error.absolute_path, instance])
+        return [document.diagnostic(key, f"{_show(instance)} {hint}", at_key=True)]
     message = _message(keyword, error.validator_value, instance, schema)
     if message is None:
         message = _show(" ".join(str(error.message).split()), limit=120)[1:-1]
