@@ -114,17 +114,19 @@ def _read(
             diagnostics.append(Diagnostic(file, 1, 1, "", f"cannot read file: {reason}"))
     parsed: dict[str, LoadedDocument] = {}
     excluded: set[str] = set()
-    first = [file for file, raw in raws.items() if b"snapshot" in raw]
+    first = [file for file, raw in raws.items() if b"provider" in raw and b"snapshot" in raw]
     for file in first + [file for file in raws if file not in first]:
-        if file in parsed or os.path.realpath(file) in excluded:
+        if file in parsed or (excluded and os.path.realpath(file) in excluded):
             continue
         document, problems = parse_yaml(raws[file], file)
         diagnostics.extend(problems)
         if document is not None:
             parsed[file] = document
             excluded.update(_snapshot_paths(document))
-    kept = tuple(file for file in files if os.path.realpath(file) not in excluded)
-    diagnostics[:] = [d for d in diagnostics if os.path.realpath(d.file) not in excluded]
+    if excluded:
+        files = [file for file in files if os.path.realpath(file) not in excluded]
+        diagnostics[:] = [d for d in diagnostics if os.path.realpath(d.file) not in excluded]
+    kept = tuple(files)
     return [parsed[file] for file in kept if file in parsed], kept
 
 
