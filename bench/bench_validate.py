@@ -128,7 +128,7 @@ def main() -> None:
     )
     print(
         f"  peak RSS: {results['peak_rss_mb_in_process']} MB in process "
-        f"({results['peak_rss_mb_after_bare_parse']} MB before it, generation included), "
+        f"({results['peak_rss_mb_before_load_config']} MB before it, generation included), "
         f"{results['peak_rss_mb_validate_subprocess']} MB for the validate subprocess"
     )
     out = Path(args.out)
