@@ -16,7 +16,17 @@ CORE = [
     "reconciler.render.markdown",
     "reconciler.render.json",
 ]
-FORBIDDEN = ["click", "yaml", "httpx", "sqlite3", "starlette", "uvicorn", "rich", "time", "datetime"]
+FORBIDDEN = [
+    "click",
+    "yaml",
+    "httpx",
+    "sqlite3",
+    "starlette",
+    "uvicorn",
+    "rich",
+    "time",
+    "datetime",
+]
 
 
 def test_core_modules_import_no_io_library() -> None:
