@@ -7,13 +7,11 @@ they are never mistaken for "changes present".
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +19,8 @@ from typing import Any, TypeVar
 import click
 
 from reconciler.apply import ApplyReport
+from reconciler.config import load_config
+from reconciler.config.loader import gc_paused
 from reconciler.engine import (
     apply_plan,
     check_fresh,
@@ -194,33 +194,12 @@ SHARD = click.option(
 )
 
 
-def load_config(path: str) -> Config:
-    from reconciler.config import load_config as load
-
-    return load(path)
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building large acyclic data.
-
-    Loading, reading and planning a thousand accounts allocates millions of
-    objects and no cycles worth collecting; the collector's passes over them
-    cost about a fifth of the run (MEASUREMENTS.md; bench/bench_plan.py).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def planned(
     path: str, accounts: tuple[int, ...], shard: str | None
 ) -> tuple[Config, Provider, Plan]:
-    with paused_gc():
+    # Loading, reading and planning a thousand accounts allocates millions of objects and
+    # no cycles worth collecting: the collector's passes cost a fifth of the run.
+    with gc_paused():
         return plan_now(path, accounts, shard)
 
 
