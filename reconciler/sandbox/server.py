@@ -858,12 +858,14 @@ def _uvicorn_server(app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> A
 
 
 def serve(api: SandboxAPI, host: str, port: int, on_ready: Callable[[str], None]) -> None:
-    """Serve until interrupted (Ctrl-C); ``on_ready`` gets the URL once the socket listens."""
+    """Serve until Ctrl-C (or SIGTERM); ``on_ready`` gets the URL once the socket listens."""
     sock = listen(host, port)
     try:
         server = _uvicorn_server(api)
         on_ready(url_of(sock))
-        server.run(sockets=[sock])
+        # uvicorn shuts down gracefully on the signal, then raises it again.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
     finally:
         sock.close()
 

@@ -1,0 +1,153 @@
+"""How close the hubspot provider's apply gets to HubSpot's rate limit, over a real socket.
+
+Starts ``reconciler sandbox serve`` in its own process with a rolling window of
+``--rate`` requests per ``--window-ms`` per token (HubSpot's is 100 per 10 s;
+scaled down by default so the run is short), plans ``--accounts`` accounts of
+``--creates`` user creates each through the hubspot provider, then times the
+apply, which is one write per step, every account in parallel on its own token.
+
+Reported, from the server's own request log:
+
+- ``share_of_rate``: requests per second per token over the apply, as a share
+  of ``rate / window``;
+- ``share_of_window``: requests as a share of what the rolling window admits in
+  the time the apply took (``rate`` at once, then ``rate`` more each window),
+  which a client that starts with a full window can reach but not pass;
+- the count of 429 answers and of steps that did not apply.
+
+Figures are printed and written to ``bench/results/hubspot.json``. The target is
+``share_of_window`` of at least 0.85, no failed step.
+
+    python bench/bench_hubspot.py [--accounts 10] [--creates 110] [--rate 20] [--window-ms 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from reconciler.apply import APPLIED  # noqa: E402
+from reconciler.engine import apply_plan, make_plan  # noqa: E402
+from reconciler.providers.hubspot import HubSpotProvider  # noqa: E402
+from tests.served import bulk_fleet  # noqa: E402
+
+
+def start_server(config: Path, rate: int, window_ms: int) -> tuple[subprocess.Popen[str], str]:
+    command = [
+        sys.executable,
+        "-m",
+        "reconciler",
+        "sandbox",
+        "serve",
+        str(config),
+        "--port",
+        "0",
+        "--rate-limit",
+        str(rate),
+        "--window-ms",
+        str(window_ms),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("serving on "):
+        process.kill()
+        process.wait()
+        raise SystemExit(f"the server did not start: {line!r}")
+    return process, line.removeprefix("serving on ").strip()
+
+
+def stop_server(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        files = bulk_fleet(args.accounts, args.creates).write(Path(tmp) / "fleet")
+        os.environ.update(files.environment())
+        process, url = start_server(files.served, args.rate, args.window_ms)
+        try:
+            config = files.hubspot_config(url, concurrency=args.accounts)
+            provider = HubSpotProvider(config)
+            try:
+                started = time.perf_counter()
+                plan = make_plan(config, provider)
+                planned = time.perf_counter() - started
+                httpx.delete(f"{url}/__sandbox/requests")
+                started = time.perf_counter()
+                report = apply_plan(plan, config, provider)
+                elapsed = time.perf_counter() - started
+            finally:
+                provider.close()
+            log = httpx.get(f"{url}/__sandbox/requests").json()["requests"]
+        finally:
+            stop_server(process)
+    steps = [s for s in plan.steps if s.channel == "api"]
+    outcomes = Counter(o.status for a in report.accounts for o in a.outcomes)
+    statuses = Counter(r["status"] for r in log)
+    window = args.window_ms / 1000
+    per_token = len(log) / args.accounts
+    allowed_rate = args.rate / window
+    admitted = args.rate * (math.floor(elapsed / window) + 1)
+    return {
+        "accounts": args.accounts,
+        "api_steps": len(steps),
+        "applied": outcomes[APPLIED],
+        "failed_steps": len(steps) - outcomes[APPLIED],
+        "requests": len(log),
+        "throttled_429": statuses[429],
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "limit": {"requests": args.rate, "window_ms": args.window_ms, "per": "token"},
+        "plan_seconds": round(planned, 3),
+        "apply_seconds": round(elapsed, 3),
+        "requests_per_second_per_token": round(per_token / elapsed, 2),
+        "allowed_per_second_per_token": round(allowed_rate, 2),
+        "share_of_rate": round(per_token / elapsed / allowed_rate, 3),
+        "share_of_window": round(per_token / admitted, 3),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=10)
+    parser.add_argument("--creates", type=int, default=110, help="api steps per account")
+    parser.add_argument("--rate", type=int, default=20, help="requests per window per token")
+    parser.add_argument("--window-ms", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "hubspot.json")
+    args = parser.parse_args()
+    results = run(args)
+    print(json.dumps(results, indent=2))
+    out: Path = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    ok = results["share_of_window"] >= 0.85 and results["failed_steps"] == 0
+    print(f"{'OK' if ok else 'BELOW TARGET'}: {results['share_of_window']:.1%} of the window")
+
+
+if __name__ == "__main__":
+    main()
