@@ -8,8 +8,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from hubspot import HubSpot
-from hubspot.settings.users import ApiException, PublicUserUpdate, UserProvisionRequest
+from hubspot import HubSpot  # type: ignore[import-untyped]
+from hubspot.settings.users import (  # type: ignore[import-untyped]
+    ApiException,
+    PublicUserUpdate,
+    UserProvisionRequest,
+)
 
 from reconciler.sandbox.server import SandboxAPI, ServedSandbox, ServerSettings
 from reconciler.sandbox.store import Store

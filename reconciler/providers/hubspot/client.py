@@ -174,6 +174,12 @@ class HubSpotClient:
                 response = self._http.request(
                     method, path, params=params, json=body, headers=credential.headers()
                 )
+            except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
+                raise ProviderError(
+                    f"{what}: cannot send the request: {credential.scrub(str(exc))}",
+                    provider=PROVIDER,
+                    account=account,
+                ) from exc
             except httpx.TransportError as exc:
                 unsent = isinstance(
                     exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout

@@ -104,7 +104,7 @@ class HubSpotProvider:
         self.seats = SeatNames.from_options(options)
         self.page_size = int(options.get("page_size") or 100)
         self.parallelism = int(options.get("concurrency") or 8)
-        self.capabilities = HubSpotCapabilities(
+        self.capabilities: Capabilities = HubSpotCapabilities(
             step_types=STEP_TYPES,
             seats=self.seats.writable(),
             access=frozenset({"role", "basic"}),
