@@ -467,7 +467,7 @@ def sandbox_approve_command(path: str, account_id: int) -> None:
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="Listen here; anything but loopback exposes the sandbox's test tokens.",
+    help="Listen here; anything but loopback opens the sandbox to the network.",
 )
 @click.option(
     "--rate-limit",

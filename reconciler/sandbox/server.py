@@ -851,8 +851,15 @@ def url_of(sock: socket.socket) -> str:
 def _uvicorn_server(app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> Any:
     import uvicorn
 
+    # log_config=None: leave the process's logging alone (uvicorn's warnings still
+    # reach stderr through the root logger); no access log, which would list requests.
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
+        app,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=30,
     )
     return uvicorn.Server(config)
 
