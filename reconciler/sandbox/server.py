@@ -368,19 +368,15 @@ class SandboxAPI:
             self._record(scope, 0, token.account, True)
             await _drop_connection(send, receive)
             return
-        status = 0
-        for message in messages:
+        extra = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        for index, message in enumerate(messages):
             if message["type"] == "http.response.start":
-                status = int(message["status"])
-                message = {
-                    **message,
-                    "headers": [
-                        *message.get("headers", []),
-                        *((k.lower().encode(), v.encode()) for k, v in headers.items()),
-                    ],
-                }
+                messages[index] = {**message, "headers": [*message.get("headers", []), *extra]}
+                # Logged before the answer leaves, so a client that has its answer
+                # always finds its request in the log.
+                self._record(scope, int(message["status"]), token.account, False)
+        for message in messages:
             await send(message)
-        self._record(scope, status, token.account, False)
 
     def _authenticate(self, scope: Scope) -> TokenRow:
         header = ""

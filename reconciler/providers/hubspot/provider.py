@@ -131,19 +131,18 @@ class HubSpotProvider:
         credential = self._credential(account)
         self._verify(account, credential)
         users = self._all_users(account, credential)
-        roles = self._get(account, credential, ROLES).data
-        teams = self._get(account, credential, TEAMS).data
-        directory = Directory.from_results(
-            _results(roles, ROLES, account),
-            _results(teams, TEAMS, account),
-            self.partner_admin_role,
-        )
-        with self._lock:
-            self._directories[account.id] = directory
+        directory = self._read_directory(account, credential)
         current = {}
         unknown: set[str] = set()
         for data in users:
-            user, missing = read_user(data, directory, self.seats)
+            try:
+                user, missing = read_user(data, directory, self.seats)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ProviderError(
+                    f"GET {USERS}: a user in the answer has no usable email ({exc!r})",
+                    provider=PROVIDER,
+                    account=account.id,
+                ) from exc
             current[user.key] = user
             unknown |= missing
         owned: dict[str, int] = {}
@@ -323,13 +322,22 @@ class HubSpotProvider:
             self._verified.add(account.id)
 
     def _directory(self, account: DesiredAccount, credential: Credential) -> Directory:
+        """The account's permission sets and teams as last read (read now if never)."""
         with self._lock:
             directory = self._directories.get(account.id)
-        if directory is not None:
-            return directory
+        return directory or self._read_directory(account, credential)
+
+    def _read_directory(self, account: DesiredAccount, credential: Credential) -> Directory:
         roles = _results(self._get(account, credential, ROLES).data, ROLES, account)
         teams = _results(self._get(account, credential, TEAMS).data, TEAMS, account)
-        directory = Directory.from_results(roles, teams, self.partner_admin_role)
+        try:
+            directory = Directory.from_results(roles, teams, self.partner_admin_role)
+        except KeyError as exc:
+            raise ProviderError(
+                f"a permission set or team in the answer has no {exc}",
+                provider=PROVIDER,
+                account=account.id,
+            ) from exc
         with self._lock:
             self._directories[account.id] = directory
         return directory
