@@ -95,16 +95,19 @@ def apply_account(
         if step.channel == "approval":
             held.add(step.id)
             message = "waiting for the client to approve partner access"
-            if (
+            requesting = (
                 step.type == p.REQUEST_ACCESS
                 and (step.after or {}).get("partner_access") == "pending"
-            ):
+            )
+            if requesting and p.REQUEST_ACCESS in provider.capabilities.step_types:
                 try:
                     provider.execute(step, desired)
                     message = "access requested; " + message
                 except ReconcilerError as exc:
                     outcomes.append(StepOutcome(step, FAILED, str(exc)))
                     break
+            elif requesting:
+                message = "send the access request as its instructions say; then " + message
             outcome = StepOutcome(step, PENDING, message)
         elif step.channel == "manual":
             held.add(step.id)

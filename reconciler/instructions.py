@@ -57,6 +57,12 @@ def manual_instructions(step: p.Step, account_name: str) -> tuple[str, ...]:
             f"Permissions: {access_words(after.get('access', 'basic'))}.",
             f"Seats: assign the {SEAT_LABELS.get(str(after.get('seat')), after.get('seat'))} seat.",
         ]
+        perms = after.get("permissions") or {}
+        if perms.get("add") or perms.get("remove"):
+            lines.append(
+                f"Permissions: on top of that, turn on: {', '.join(perms.get('add') or []) or 'nothing'};"
+                f" turn off: {', '.join(perms.get('remove') or []) or 'nothing'}."
+            )
         teams = after.get("teams")
         if teams:
             lines.append(

@@ -493,7 +493,7 @@ def make_step(
 ) -> Step:
     channel = "api"
     reason = draft.reason
-    if not capabilities.executes(draft.type, draft.after):
+    if not capabilities.executes(draft.type, draft.before, draft.after):
         channel = "manual"
         reason += f"; manual: the {provider} API cannot {describe(draft)}"
     else:

@@ -445,7 +445,7 @@ def test_other_4xx_are_not_retried_and_carry_hubspots_message(tmp_path: Path) ->
     assert not [a for a in report.accounts if a.account != 5002 and a.failed]
 
 
-def test_turning_off_super_admin_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+def test_turning_off_super_admin_is_a_manual_step_and_sends_nothing(tmp_path: Path) -> None:
     fleet = Fleet(
         current=[
             {
@@ -472,9 +472,12 @@ def test_turning_off_super_admin_is_refused_before_anything_is_sent(tmp_path: Pa
             finally:
                 provider.close()
             log = server.api.requests()
+    (step,) = plan.steps
+    assert (step.type, step.channel) == (p.SET_ACCESS, "manual")
+    assert "the hubspot API cannot make old@client.example role 'Viewer'" in step.reason
+    assert step.instructions
     (outcome,) = report.accounts[0].outcomes
-    assert outcome.status == "failed"
-    assert "cannot turn off Super Admin for old@client.example" in outcome.message
+    assert outcome.status == "pending"
     assert log == []
 
 
@@ -486,15 +489,25 @@ def test_capabilities_follow_the_configured_seat_names(tmp_path: Path) -> None:
         caps = provider.capabilities
         assert caps.seats == {"none", "core"}
         assert caps.access == {"role", "basic"}
-        assert caps.executes(p.SET_SEAT, {"seat": "core"})
-        assert not caps.executes(p.SET_SEAT, {"seat": "partner"})
-        assert not caps.executes(p.SET_SEAT, {"seat": "sales"})
-        assert not caps.executes(p.PROMOTE_SUPER_ADMIN, {"access": "super_admin"})
-        assert not caps.executes(p.SET_PERMISSIONS, {"permissions": {"add": ["reports.view"]}})
+        assert caps.executes(p.SET_SEAT, {"seat": "none"}, {"seat": "core"})
+        assert not caps.executes(p.SET_SEAT, {"seat": "core"}, {"seat": "partner"})
+        assert not caps.executes(p.SET_SEAT, {"seat": "partner"}, {"seat": "core"})
+        assert not caps.executes(p.SET_SEAT, {"seat": "core"}, {"seat": "sales"})
+        assert not caps.executes(
+            p.PROMOTE_SUPER_ADMIN, {"access": "basic"}, {"access": "super_admin"}
+        )
+        # Turning Super Admin off is as far beyond the API as turning it on.
+        assert not caps.executes(p.SET_ACCESS, {"access": "super_admin"}, {"access": "basic"})
+        assert caps.executes(p.SET_ACCESS, {"access": "basic"}, {"access": {"role": "Sales"}})
+        assert not caps.executes(
+            p.SET_PERMISSIONS, {"permissions": {}}, {"permissions": {"add": ["reports.view"]}}
+        )
         user_data = user("a@b.example", "basic", "core")
-        assert caps.executes(p.CREATE_USER, user_data)
+        assert caps.executes(p.CREATE_USER, None, user_data)
         with_overrides = {**user_data, "permissions": {"add": ["reports.view"], "remove": []}}
-        assert not caps.executes(p.CREATE_USER, with_overrides)
+        assert not caps.executes(p.CREATE_USER, None, with_overrides)
+        assert caps.executes(p.REMOVE_USER, user("p@n.agency", "partner_admin", "partner"), None)
+        assert not caps.executes(p.REMOVE_USER, user("c@b.example", "super_admin", "core"), None)
         assert provider.parallelism == 8
     finally:
         provider.close()

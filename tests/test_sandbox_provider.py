@@ -39,7 +39,9 @@ def test_it_is_a_provider_that_executes_everything(provider: SandboxProvider) ->
     assert typed.name == "sandbox"
     assert provider.capabilities.step_types == frozenset(p.STEP_TYPES)
     assert provider.capabilities.seats == frozenset(SEATS)
-    assert provider.capabilities.executes(p.GRANT_PARTNER_ADMIN, {"access": "partner_admin"})
+    assert provider.capabilities.executes(
+        p.GRANT_PARTNER_ADMIN, {"access": "basic"}, {"access": "partner_admin"}
+    )
 
 
 def test_path_is_resolved_against_the_config_directory(tmp_path: Path) -> None:

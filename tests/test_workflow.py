@@ -256,7 +256,9 @@ def test_sandbox_export_leaves_tokens_out_unless_asked(example: Path) -> None:
     assert "pat-na1-11111111-2222-3333-4444-555555555555" in with_tokens.stdout
 
 
-@pytest.mark.parametrize("tty,no_color,expected", [(True, None, True), (True, "1", False), (False, None, False)])
+@pytest.mark.parametrize(
+    "tty,no_color,expected", [(True, None, True), (True, "1", False), (False, None, False)]
+)
 def test_colour_only_on_a_terminal_without_no_color(
     monkeypatch: pytest.MonkeyPatch, tty: bool, no_color: str | None, expected: bool
 ) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from reconciler.model import AccountState, DesiredAccount
-from reconciler.plan import Step
+from reconciler.plan import REMOVE_USER, Step
 
 
 @dataclass(frozen=True)
@@ -40,20 +40,38 @@ class Capabilities:
     seats: frozenset[str]
     access: frozenset[str]
 
-    def executes(self, step_type: str, after: Mapping[str, Any] | None) -> bool:
+    def executes(
+        self, step_type: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+    ) -> bool:
+        """Whether the API can do this step: every seat and access it sets *or takes away*.
+
+        Taking away counts: turning off Super Admin or moving a user off the partner
+        seat is as far beyond HubSpot's public API as granting them. A removal only
+        needs the API to be able to remove a user of that access level.
+        """
         if step_type not in self.step_types:
             return False
-        if not after:
-            return True
-        seat = after.get("seat")
-        if seat is not None and seat not in self.seats:
-            return False
-        access = after.get("access")
-        if access is not None:
-            kind = "role" if isinstance(access, Mapping) else str(access)
-            if kind not in self.access:
+        if step_type == REMOVE_USER:
+            return not (before and self._access_kind(before) == "super_admin") or (
+                "super_admin" in self.access
+            )
+        for data in (before, after):
+            if not data:
+                continue
+            seat = data.get("seat")
+            if seat is not None and seat not in self.seats:
+                return False
+            kind = self._access_kind(data)
+            if kind is not None and kind not in self.access:
                 return False
         return True
+
+    @staticmethod
+    def _access_kind(data: Mapping[str, Any]) -> str | None:
+        access = data.get("access")
+        if access is None:
+            return None
+        return "role" if isinstance(access, Mapping) else str(access)
 
 
 class Provider(Protocol):

@@ -59,11 +59,9 @@ def render_text(plan: Plan, color: bool = False) -> str:
     unchanged = len(plan.accounts) - len(changed)
     if unchanged:
         lines.append(
-
-                f"{unchanged} accounts already match the config."
-                if unchanged != 1
-                else "1 account already matches the config."
-
+            f"{unchanged} accounts already match the config."
+            if unchanged != 1
+            else "1 account already matches the config."
         )
     counts = plan_counts(plan)
     failed = sum(1 for a in plan.accounts if a.error)

@@ -78,11 +78,13 @@ class HubSpotCapabilities(Capabilities):
     person, following the plan's instructions.
     """
 
-    def executes(self, step_type: str, after: Mapping[str, Any] | None) -> bool:
+    def executes(
+        self, step_type: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+    ) -> bool:
         overrides = (after or {}).get("permissions")
         if step_type == p.CREATE_USER and overrides and Permissions.from_data(overrides):
             return False
-        return super().executes(step_type, after)
+        return super().executes(step_type, before, after)
 
 
 class HubSpotProvider:
