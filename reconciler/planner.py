@@ -12,7 +12,7 @@ error for that account alone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler import plan as p
@@ -70,7 +70,6 @@ class Chain:
     position: int = 0
     previous: str | None = None
     blocked_at: int | None = None
-    extra: list[Draft] = field(default_factory=list)
 
     @property
     def next(self) -> Draft | None:
@@ -327,24 +326,10 @@ def plan_account(
                 warnings.append(
                     f"unmanaged user {user.email} ({user.access}, {user.seat} seat) is not in the config"
                 )
-            elif desired.unmanaged_users == "remove":
-                why = f"{change.current.email} is not in the config and unmanaged_users is remove"
-                chains.append(
-                    Chain(
-                        change.key,
-                        [
-                            Draft(
-                                p.REMOVE_USER,
-                                change.current.email,
-                                change.current.to_data(),
-                                None,
-                                why,
-                                None,
-                            )
-                        ],
-                    )
-                )
-            continue
+            if desired.unmanaged_users != "remove":
+                continue
+            why = f"{change.current.email} is not in the config and unmanaged_users is remove"
+            change = replace(change, kind=REMOVE, reason=why)
         if change.key == actor_key and change.kind == REMOVE:
             return AccountPlan(
                 desired.id,
