@@ -6,6 +6,7 @@ diffed; neither is anything the provider reported as unknown.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from reconciler.model import AccountState, DesiredAccount, DesiredUser, Permissions, Teams, User
@@ -73,6 +74,48 @@ def changed_fields(current: User, target: User) -> tuple[str, ...]:
     if (current.first_name, current.last_name) != (target.first_name, target.last_name):
         fields.append("name")
     return tuple(fields)
+
+
+UNKNOWN_LABELS: Mapping[str, str] = {
+    "access": "access level",
+    "seat": "seat",
+    "teams": "teams",
+    "permissions": "individual permissions",
+    "first_name": "first name",
+    "last_name": "last name",
+}
+
+
+def assume_unknown(
+    desired: DesiredAccount, current: AccountState
+) -> tuple[AccountState, list[str]]:
+    """Take what the provider cannot read to be as the config says, and say so.
+
+    The plan never changes a field it cannot see (it would change it again on
+    every run), and the invariants are checked as if the configured value were
+    there; the warning tells a reviewer what to check by hand.
+    """
+    if not current.unknown:
+        return current, []
+    users = dict(current.users)
+    assumed: dict[str, list[str]] = {}
+    for key, want in desired.users.items():
+        have = users.get(key)
+        if have is None or want.state != "present":
+            continue
+        target = have
+        for field in UNKNOWN_LABELS:
+            value = getattr(want, field)
+            if f"{key}.{field}" in current.unknown and value is not None:
+                target = replace(target, **{field: value})
+                if value != getattr(have, field):
+                    assumed.setdefault(UNKNOWN_LABELS[field], []).append(have.email)
+        users[key] = target
+    notes = [
+        f"cannot read the {label} of {', '.join(sorted(emails))}; assumed as configured, check by hand"
+        for label, emails in sorted(assumed.items())
+    ]
+    return replace(current, users=users), notes
 
 
 def matches(want: DesiredUser, have: User) -> bool:

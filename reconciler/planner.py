@@ -17,7 +17,15 @@ from typing import Any
 
 from reconciler import plan as p
 from reconciler.catalog import Catalogue
-from reconciler.diff import CREATE, REMOVE, UNMANAGED, UPDATE, UserChange, diff_account
+from reconciler.diff import (
+    CREATE,
+    REMOVE,
+    UNMANAGED,
+    UPDATE,
+    UserChange,
+    assume_unknown,
+    diff_account,
+)
 from reconciler.instructions import manual_instructions
 from reconciler.invariants import Context, Tally, actor_permissions, new_violations, violations
 from reconciler.model import (
@@ -310,8 +318,9 @@ def plan_account(
     if current.partner_access != "granted":
         return plan_access_request(desired, current, name)
     ctx = Context(partner, desired.actor, catalogue, desired.min_super_admins)
+    current, warnings = assume_unknown(desired, current)
     changes = diff_account(desired, current)
-    warnings = [
+    warnings += [
         f"the current state already breaks an invariant: {v}" for v in violations(current, ctx)
     ]
     actor_key = user_key(desired.actor)

@@ -347,3 +347,26 @@ def test_unmanaged_users_policy(policy: str, expected: int) -> None:
     assert any("unmanaged user ops@acme.example" in w for w in result.warnings) == (
         policy == "report"
     )
+
+
+def test_what_the_provider_cannot_read_is_assumed_as_configured_and_said() -> None:
+    hubspot_like = Capabilities(
+        frozenset(p.STEP_TYPES) - {p.SET_PERMISSIONS},
+        frozenset({"core", "sales", "service", "view_only", "none"}),
+        frozenset({"role", "basic"}),
+    )
+    ben = User("ben@northwind.agency", SA, "none")
+    current = replace(
+        account([User("ceo@acme.example", SA, "core"), User(ACTOR, SA, "core"), ben]),
+        unknown=frozenset({"ben@northwind.agency.seat", "ben@northwind.agency.permissions"}),
+    )
+    desired = desire(DesiredUser("ben@northwind.agency", access=PA, seat="partner"))
+    result = plan_account(desired, current, PARTNER, CATALOGUE, hubspot_like, "hubspot")
+    assert result.error is None
+    assert [(s.type, s.channel) for s in result.steps] == [(p.MIGRATE_TO_PARTNER_ADMIN, "manual")]
+    assert (
+        "cannot read the seat of ben@northwind.agency; assumed as configured, check by hand"
+        in result.warnings
+    )
+    # Planning the same state again plans the same: nothing thrashes.
+    assert plan_account(desired, current, PARTNER, CATALOGUE, hubspot_like, "hubspot") == result
