@@ -1,0 +1,269 @@
+"""The sandbox server's endpoints: HubSpot's users, roles, teams, account details and seats.
+
+Each reads or writes one account's :class:`~reconciler.sandbox.store.Store`
+rows: the account whose token the server's gate checked before routing the
+request here. Every write goes through the store's rules, acting as the
+partner's actor where the actor is a user of the account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from reconciler.model import PAID_SEATS, User
+from reconciler.sandbox.hubspot_errors import invalid, missing_scope, not_found, refused
+from reconciler.sandbox.hubspot_shapes import (
+    PARTNER_ADMIN_ROLE_ID,
+    READ,
+    TEAMS_READ,
+    WRITE,
+    Names,
+    user_from_body,
+    user_json,
+)
+from reconciler.sandbox.store import RefusedError, Store, TokenRow, UserRow
+
+if TYPE_CHECKING:
+    from reconciler.sandbox.server import ServerSettings
+
+#: The dated beta that lists seats (the v3 API has no seats endpoint).
+SEATS_PATH = "/settings/users/2026-09-beta/seats"
+#: Where the gate puts the checked token for the endpoints.
+TOKEN_KEY = "hubspot.token"
+MAX_PAGE = 100
+
+T = TypeVar("T")
+
+
+class Endpoints:
+    """The routes of HubSpot's API; ``SandboxAPI`` puts its gate in front of them."""
+
+    def __init__(self, store: Store, settings: ServerSettings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def routes(self) -> list[Route]:
+        users, user = self._users, self._user
+        return [
+            Route("/settings/v3/users/roles", self._roles, methods=["GET"]),
+            Route("/settings/v3/users/teams", self._teams, methods=["GET"]),
+            Route("/settings/v3/users/", users, methods=["GET", "POST"]),
+            Route("/settings/v3/users", users, methods=["GET", "POST"]),
+            Route("/settings/v3/users/{user_id:path}", user, methods=["GET", "PUT", "DELETE"]),
+            Route("/account-info/v3/details", self._details, methods=["GET"]),
+            Route(SEATS_PATH, self._seats, methods=["GET"]),
+        ]
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def _users(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self._create(request)
+        token = _require(request, READ)
+        limit = _limit(request.query_params.get("limit"))
+        after = _cursor(request.query_params.get("after"))
+        names = self._names(token.account)
+        rows = [r for r in self.store.list_users(token.account) if r.id > after]
+        page = rows[:limit]
+        body: dict[str, Any] = {"results": [user_json(r, names) for r in page]}
+        if len(rows) > limit:
+            cursor = str(page[-1].id)
+            link = request.url.include_query_params(after=cursor, limit=limit)
+            body["paging"] = {"next": {"after": cursor, "link": str(link)}}
+        return JSONResponse(body)
+
+    async def _user(self, request: Request) -> Response:
+        if request.method == "PUT":
+            return await self._update(request)
+        if request.method == "DELETE":
+            return self._delete(request)
+        token = _require(request, READ)
+        row = self._find(request, token)
+        return JSONResponse(user_json(row, self._names(token.account)))
+
+    async def _roles(self, request: Request) -> Response:
+        token = _require(request, READ)
+        results = [
+            {
+                "id": str(row.id),
+                "name": row.role.name,
+                "requiresBillingWrite": row.role.seat in PAID_SEATS,
+            }
+            for row in self.store.roles(token.account)
+        ]
+        results.append(
+            {
+                "id": PARTNER_ADMIN_ROLE_ID,
+                "name": self.settings.partner_admin_role,
+                "requiresBillingWrite": False,
+            }
+        )
+        return JSONResponse({"results": results})
+
+    async def _teams(self, request: Request) -> Response:
+        token = _require(request, TEAMS_READ)
+        rows = self.store.list_users(token.account)
+        results = []
+        for team in self.store.teams(token.account):
+            primary = [str(r.id) for r in rows if r.user.teams.primary == team.name]
+            secondary = [str(r.id) for r in rows if team.name in r.user.teams.secondary]
+            results.append(
+                {
+                    "id": str(team.id),
+                    "name": team.name,
+                    "userIds": primary,
+                    "secondaryUserIds": secondary,
+                }
+            )
+        return JSONResponse({"results": results})
+
+    async def _details(self, request: Request) -> Response:
+        token = _token(request)
+        return JSONResponse(
+            {
+                "portalId": token.account,
+                "accountType": "STANDARD",
+                "timeZone": "US/Eastern",
+                "companyCurrency": "USD",
+                "additionalCurrencies": [],
+                "utcOffset": "-05:00",
+                "utcOffsetMilliseconds": -18_000_000,
+                "uiDomain": "app.hubspot.com",
+                "dataHostingLocation": "na1",
+            }
+        )
+
+    async def _seats(self, request: Request) -> Response:
+        token = _require(request, READ)
+        state = self.store.read_account(token.account, self.settings.actor or "")
+        used = state.seats_used()
+        results = []
+        for seat, name in self.settings.seat_names.items():
+            if seat == "none":
+                continue
+            entry: dict[str, Any] = {"name": name, "description": f"The {name}."}
+            if seat in PAID_SEATS:
+                entry["remainingSeats"] = max(0, state.seats_owned.get(seat, 0) - used[seat])
+            results.append(entry)
+        return JSONResponse({"results": results})
+
+    # -- writes -----------------------------------------------------------------------
+
+    async def _create(self, request: Request) -> Response:
+        token = _require(request, WRITE)
+        body = await _json_object(request)
+        email = body.get("email")
+        if not isinstance(email, str) or not email.strip():
+            raise invalid("email is required", "email", "REQUIRED_FIELD")
+        names = self._names(token.account)
+        user = user_from_body(User(email=email.strip()), body, names, token.scopes, creating=True)
+        actor = self._actor(token)
+        user_id = _write(lambda: self.store.create_user(token.account, user, actor))
+        row = self.store.get_user(token.account, user_id)
+        assert row is not None
+        data = user_json(row, names)
+        data["sendWelcomeEmail"] = bool(body.get("sendWelcomeEmail", False))
+        return JSONResponse(data, status_code=201)
+
+    async def _update(self, request: Request) -> Response:
+        token = _require(request, WRITE)
+        body = await _json_object(request)
+        row = self._find(request, token)
+        names = self._names(token.account)
+        user = user_from_body(row.user, body, names, token.scopes, creating=False)
+        actor = self._actor(token)
+        updated = _write(lambda: self.store.update_user(token.account, row.id, user, actor))
+        return JSONResponse(user_json(updated, names))
+
+    def _delete(self, request: Request) -> Response:
+        token = _require(request, WRITE)
+        row = self._find(request, token)
+        actor = self._actor(token)
+        _write(lambda: self.store.delete_user(token.account, row.id, actor))
+        return Response(status_code=204)
+
+    # -- what every endpoint needs ----------------------------------------------------
+
+    def _actor(self, token: TokenRow) -> str | None:
+        actor = self.settings.actor
+        if actor and self.store.get_user_by_email(token.account, actor) is not None:
+            return actor
+        return None
+
+    def _names(self, account: int) -> Names:
+        roles = self.store.roles(account)
+        teams = self.store.teams(account)
+        return Names(
+            role_ids={r.role.name: str(r.id) for r in roles},
+            roles={str(r.id): (r.role.name, r.role.seat) for r in roles},
+            team_ids={t.name: str(t.id) for t in teams},
+            teams={str(t.id): t.name for t in teams},
+            seat_names=self.settings.seat_names,
+            partner_admin_role=self.settings.partner_admin_role,
+        )
+
+    def _find(self, request: Request, token: TokenRow) -> UserRow:
+        key = request.path_params["user_id"]
+        id_property = request.query_params.get("idProperty", "USER_ID").upper()
+        row: UserRow | None
+        if id_property == "EMAIL":
+            row = self.store.get_user_by_email(token.account, key)
+        elif id_property == "USER_ID":
+            row = self.store.get_user(token.account, int(key)) if key.isdigit() else None
+        else:
+            raise invalid("idProperty must be USER_ID or EMAIL", "idProperty")
+        if row is None:
+            raise not_found(f"Unable to find user {key} (idProperty {id_property})")
+        return row
+
+
+def _token(request: Request) -> TokenRow:
+    token = request.scope.get(TOKEN_KEY)
+    assert isinstance(token, TokenRow)
+    return token
+
+
+def _require(request: Request, scope: str) -> TokenRow:
+    token = _token(request)
+    if scope not in token.scopes:
+        raise missing_scope(scope)
+    return token
+
+
+def _write(write: Callable[[], T]) -> T:
+    """Run a store write, answering its refusal as HubSpot would."""
+    try:
+        return write()
+    except RefusedError as exc:
+        raise refused(exc) from exc
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return MAX_PAGE
+    if not value.isdigit() or int(value) < 1:
+        raise invalid("limit must be a positive integer", "limit")
+    return min(int(value), MAX_PAGE)
+
+
+def _cursor(value: str | None) -> int:
+    if value is None or value == "":
+        return 0
+    if not value.isdigit():
+        raise invalid("after is not a paging cursor this API gave out", "after")
+    return int(value)
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError as exc:
+        raise invalid(f"Invalid input JSON: {exc}", code="INVALID_JSON") from exc
+    if not isinstance(data, dict):
+        raise invalid("The request body must be a JSON object", code="INVALID_JSON")
+    return data

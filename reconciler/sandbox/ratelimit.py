@@ -1,0 +1,105 @@
+"""HubSpot's rate limits per token: a rolling window, a daily count, and their headers.
+
+Only requests the limiter admits count against the limits; every answer past
+the token check carries the ``X-HubSpot-RateLimit-*`` headers, refusals a 429
+naming the policy (and ``Retry-After`` unless switched off).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from reconciler.sandbox.hubspot_errors import ApiError
+
+TEN_SECONDLY = "TEN_SECONDLY_ROLLING"
+DAILY = "DAILY"
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Per token: a rolling window (HubSpot: 100 per 10 s, 190 on higher tiers) and a day."""
+
+    max_requests: int = 100
+    interval_ms: int = 10_000
+    daily: int = 250_000
+    retry_after: bool = True
+
+
+def rate_limited(policy: str, retry_after: float, *, with_retry_after: bool) -> ApiError:
+    """The 429 for ``policy``; ``Retry-After`` rounds ``retry_after`` up to whole seconds."""
+    headers = {}
+    if with_retry_after:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return ApiError(
+        429,
+        "RATE_LIMITS",
+        f"You have reached your {policy.lower()} limit.",
+        extra={"errorType": "RATE_LIMIT", "policyName": policy, "requestId": str(uuid.uuid4())},
+        headers=headers,
+    )
+
+
+@dataclass
+class _Bucket:
+    """One token's use: accepted request times in the window, and the day's count."""
+
+    times: deque[float] = field(default_factory=deque)
+    day: str = ""
+    used_today: int = 0
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The limiter's answer: the headers for the answer, and the 429 if the token is over."""
+
+    headers: dict[str, str]
+    refusal: ApiError | None
+
+
+class Limiter:
+    """HubSpot's limits per token; only requests it admits count against them."""
+
+    def __init__(self, limits: RateLimits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.buckets: dict[str, _Bucket] = {}
+
+    def admit(self, token: str) -> Admission:
+        limits = self.limits
+        now = self.clock()
+        window = limits.interval_ms / 1000
+        bucket = self.buckets.setdefault(token, _Bucket())
+        while bucket.times and bucket.times[0] <= now - window:
+            bucket.times.popleft()
+        today = datetime.now(UTC).date().isoformat()
+        if bucket.day != today:
+            bucket.day, bucket.used_today = today, 0
+        refusal: ApiError | None = None
+        if bucket.used_today >= limits.daily:
+            tomorrow = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            wait = (tomorrow + timedelta(days=1) - datetime.now(UTC)).total_seconds()
+            refusal = rate_limited(DAILY, wait, with_retry_after=limits.retry_after)
+        elif len(bucket.times) >= limits.max_requests:
+            wait = bucket.times[0] + window - now
+            refusal = rate_limited(TEN_SECONDLY, wait, with_retry_after=limits.retry_after)
+        else:
+            bucket.times.append(now)
+            bucket.used_today += 1
+        secondly = max(1, math.ceil(limits.max_requests * 1000 / limits.interval_ms))
+        in_last_second = sum(1 for t in bucket.times if t > now - 1)
+        headers = {
+            "X-HubSpot-RateLimit-Daily": str(limits.daily),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, limits.daily - bucket.used_today)),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(limits.interval_ms),
+            "X-HubSpot-RateLimit-Max": str(limits.max_requests),
+            "X-HubSpot-RateLimit-Remaining": str(max(0, limits.max_requests - len(bucket.times))),
+            "X-HubSpot-RateLimit-Secondly": str(secondly),
+            "X-HubSpot-RateLimit-Secondly-Remaining": str(max(0, secondly - in_last_second)),
+        }
+        return Admission(headers, refusal)
