@@ -36,6 +36,7 @@ from reconciler.importer import import_documents
 from reconciler.model import AccountState, Config
 from reconciler.plan import Plan
 from reconciler.providers.base import Provider
+from reconciler.render import TITLES, plural
 from reconciler.render.json import render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
@@ -252,7 +253,7 @@ def plan_command(
     failed = [a for a in plan.accounts if a.error]
     if failed:
         click.echo(
-            f"error: {len(failed)} account(s) cannot be planned: {', '.join(str(a.account) for a in failed)}",
+            f"error: {plural(len(failed), 'account')} cannot be planned: {', '.join(str(a.account) for a in failed)}",
             err=True,
         )
         sys.exit(EXIT_ERROR)
@@ -261,32 +262,53 @@ def plan_command(
 
 
 def report_lines(report: ApplyReport) -> list[str]:
+    """Each account's outcome, what is left to do by hand, and the totals."""
     lines = []
+    totals: dict[str, int] = {}
     for account in report.accounts:
         title = f"{account.name} ({account.account})"
         if account.error:
             lines.append(f"{title}: failed: {account.error}")
             continue
-        parts = [
-            f"{account.count(status)} {status}"
-            for status in ("applied", "pending", "waiting", "failed", "not attempted")
-            if account.count(status)
-        ]
-        lines.append(f"{title}: {account.status}: {', '.join(parts) or 'nothing to do'}")
+        parts = []
+        for status, words in OUTCOME_WORDS:
+            count = account.count(status)
+            totals[status] = totals.get(status, 0) + count
+            if count:
+                parts.append(f"{count} {words}")
+        lines.append(f"{title}: {', '.join(parts) or 'nothing to do'}")
         for outcome in account.outcomes:
             if outcome.status == "failed":
                 lines.append(
-                    f"  failed: {outcome.step.type} {outcome.step.user}: {outcome.message}"
+                    f"  failed: {TITLES[outcome.step.type]} {outcome.step.user}: {outcome.message}"
                 )
     manual = report.left_by_hand
     if manual:
-        lines.append("")
-        lines.append(f"Left to do by hand ({len(manual)}):")
+        lines += ["", f"Left to do by hand ({len(manual)}):"]
         for outcome in manual:
             step = outcome.step
-            lines.append(f"  [{step.account}] {step.type} {step.user}: {outcome.message}")
+            lines.append(f"  [{step.account}] {TITLES[step.type]}: {step.user}: {outcome.message}")
             lines.extend(f"      {n}. {text}" for n, text in enumerate(step.instructions, 1))
+    done = (
+        ", ".join(f"{totals[s]} {w}" for s, w in OUTCOME_WORDS if totals.get(s))
+        or "nothing applied"
+    )
+    failed = len(report.failed)
+    lines += [
+        "",
+        f"Apply: {done} in {plural(len(report.accounts), 'account')}"
+        + (f"; {plural(failed, 'account')} failed." if failed else "."),
+    ]
     return lines
+
+
+OUTCOME_WORDS = (
+    ("applied", "applied"),
+    ("pending", "left to a person or the client"),
+    ("waiting", "waiting on those"),
+    ("failed", "failed"),
+    ("not attempted", "not attempted"),
+)
 
 
 @main.command("apply")
@@ -344,7 +366,7 @@ def apply_command(
         click.echo(line)
     if report.failed:
         names = ", ".join(str(a.account) for a in report.failed)
-        click.echo(f"error: {len(report.failed)} account(s) failed: {names}", err=True)
+        click.echo(f"error: {plural(len(report.failed), 'account')} failed: {names}", err=True)
         sys.exit(EXIT_ERROR)
 
 
@@ -382,7 +404,7 @@ def import_command(path: str, accounts: tuple[int, ...], out: str | None) -> Non
             target = Path(out) / f"{account_id}.yaml"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {len(documents)} account file(s) to {out}", err=True)
+        click.echo(f"wrote {plural(len(documents), 'account file')} to {out}", err=True)
     else:
         click.echo("---\n".join(text for _, text in documents), nl=False)
     if failed:

@@ -41,14 +41,14 @@ def manual_instructions(step: p.Step, account_name: str) -> tuple[str, ...]:
     open_user = (
         f"In HubSpot account {account}, click the settings icon › Users & Teams, then click {user}."
     )
-    verify = "Run `reconciler plan` again: it verifies the change and drops this step."
+    verify = "Run reconciler plan again: it verifies the change and drops this step."
     if step.type == p.REQUEST_ACCESS:
         return (
             f"Send the client an access request for {user} (HubSpot partner portal › Manage clients"
             f" › {account} › Request access), or share the access link.",
             f"A Super Admin of {account} approves it; HubSpot then creates {user} as Partner"
             " Admin with a partner seat.",
-            "Run `reconciler plan` again after the approval to plan everything else.",
+            "Run reconciler plan again after the approval to plan everything else.",
         )
     if step.type == p.CREATE_USER:
         lines = [

@@ -165,7 +165,7 @@ def test_impossible_account_is_an_error_while_others_plan(example: Path) -> None
     )
     assert all(error is None for account, error in errors.items() if account != 4410027)
     assert sum(len(a["steps"]) for a in data["accounts"]) > 0
-    assert result.stderr == "error: 1 account(s) cannot be planned: 4410027\n"
+    assert result.stderr == "error: 1 account cannot be planned: 4410027\n"
 
 
 def test_detailed_exitcode_and_account_and_shard_selection(example: Path) -> None:

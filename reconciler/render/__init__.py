@@ -7,7 +7,7 @@ from typing import Any
 
 from reconciler import plan as p
 from reconciler.model import Access
-from reconciler.plan import Plan, SeatImpact, Step
+from reconciler.plan import AccountPlan, Plan, SeatImpact, Step
 
 SYMBOLS: Mapping[str, str] = {
     p.CREATE_USER: "+",
@@ -28,6 +28,38 @@ TITLES: Mapping[str, str] = {
     p.SET_TEAMS: "set teams",
     p.SET_NAME: "set name",
 }
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 step', '2 steps', '1 account', '0 accounts'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def account_header(account: AccountPlan) -> str:
+    """'Acme Corp (4410021): 5 steps (3 api, 2 manual)' or '...: no changes'."""
+    title = f"{account.name} ({account.account})"
+    if not account.steps:
+        return f"{title}: no changes"
+    return f"{title}: {plural(len(account.steps), 'step')} ({counts_words(account.summary())})"
+
+
+def plan_summary(plan: Plan) -> str:
+    """'22 steps (17 api, 4 manual, 1 approval) in 7 of 8 accounts' or 'No changes: ...'."""
+    total = len(plan.steps)
+    accounts = len(plan.accounts)
+    if not total:
+        return f"No changes: {'the account matches' if accounts == 1 else f'all {accounts} accounts match'} the config"
+    changed = sum(1 for a in plan.accounts if a.steps)
+    return f"{plural(total, 'step')} ({counts_words(plan_counts(plan))}) in {changed} of {plural(accounts, 'account')}"
+
+
+def matching_words(plan: Plan) -> str | None:
+    """'3 accounts already match the config.' for the accounts without steps or errors."""
+    matching = sum(1 for a in plan.accounts if not a.steps and not a.error)
+    if not matching or not plan.steps:
+        return None
+    verb = "matches" if matching == 1 else "match"
+    return f"{plural(matching, 'account')} already {verb} the config."
 
 
 def symbol(step: Step) -> str:

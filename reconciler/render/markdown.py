@@ -9,7 +9,15 @@ from __future__ import annotations
 import re
 
 from reconciler.plan import AccountPlan, Plan, Step
-from reconciler.render import TITLES, change_words, counts_words, plan_counts, seat_words, symbol
+from reconciler.render import (
+    TITLES,
+    account_header,
+    change_words,
+    matching_words,
+    plan_summary,
+    seat_words,
+    symbol,
+)
 
 MARKER = "<!-- reconciler-plan -->"
 _SPECIAL = re.compile(r"([\\`*_\[\]|<>~])")
@@ -44,8 +52,7 @@ def render_step_row(number: int, step: Step) -> str:
 
 
 def render_account(account: AccountPlan) -> list[str]:
-    title = f"{escape(account.name)} ({account.account})"
-    lines = ["<details>", f"<summary>{title}: {len(account.steps)} steps</summary>", ""]
+    lines = ["<details>", f"<summary>{escape(account_header(account))}</summary>", ""]
     if account.error:
         lines += [f"**Cannot plan:** {escape(account.error)}", ""]
     for warning in account.warnings:
@@ -75,16 +82,9 @@ def render_account(account: AccountPlan) -> list[str]:
 
 
 def render_markdown(plan: Plan) -> str:
-    counts = plan_counts(plan)
     changed = [a for a in plan.accounts if a.steps or a.error or a.warnings]
-    total = len(plan.steps)
-    lines = [MARKER, "### reconciler plan", ""]
-    lines.append(
-        f"**{total} step{'s' if total != 1 else ''}**"
-        + (f" ({counts_words(counts)})" if total else "")
-        + f" in {sum(1 for a in plan.accounts if a.steps)} of {len(plan.accounts)} accounts."
-    )
-    lines.append("")
+    summary = plan_summary(plan)
+    lines = [MARKER, "### reconciler plan", "", f"**{summary}.**", ""]
     if changed:
         lines += [
             "| Account | Status | Steps | API | Manual | Approval | Removals | Paid seats freed | Paid seats taken |",
@@ -92,19 +92,19 @@ def render_markdown(plan: Plan) -> str:
         ]
         for account in changed:
             c = account.summary()
-            freed = (
-                ", ".join(f"{k} {v}" for k, v in sorted(account.seats.freed.items()) if v) or "–"
-            )
-            taken = (
-                ", ".join(f"{k} {v}" for k, v in sorted(account.seats.taken.items()) if v) or "–"
-            )
+            freed = ", ".join(f"{k} {v}" for k, v in sorted(account.seats.freed.items()) if v)
+            taken = ", ".join(f"{k} {v}" for k, v in sorted(account.seats.taken.items()) if v)
             lines.append(
                 f"| {escape(account.name)} ({account.account}) | {status(account)} | {len(account.steps)}"
-                f" | {c['api']} | {c['manual']} | {c['approval']} | {account.removals} | {freed} | {taken} |"
+                f" | {c['api']} | {c['manual']} | {c['approval']} | {account.removals}"
+                f" | {freed or '–'} | {taken or '–'} |"
             )
         lines.append("")
         for account in changed:
             lines += render_account(account)
+    matching = matching_words(plan)
+    if matching:
+        lines += [matching, ""]
     lines.append(f"<sub>planned against state digest `{plan.state_digest}`</sub>")
     lines.append("")
     lines.append(f"**Paid seats, all accounts:** {escape(seat_words(plan.seats))}")

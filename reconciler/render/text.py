@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from reconciler.plan import AccountPlan, Plan, Step
-from reconciler.render import TITLES, change_words, counts_words, plan_counts, seat_words, symbol
+from reconciler.render import (
+    TITLES,
+    account_header,
+    change_words,
+    matching_words,
+    plan_summary,
+    plural,
+    seat_words,
+    symbol,
+)
 
 COLOURS = {
     "+": "32",
@@ -34,13 +43,10 @@ def render_step(step: Step, color: bool) -> list[str]:
 
 
 def render_account(account: AccountPlan, color: bool) -> list[str]:
-    title = f"{account.name} ({account.account})"
     if account.error:
+        title = f"{account.name} ({account.account})"
         return [f"{title}: {paint('error', 'error', color)}: {account.error}"]
-    counts = account.summary()
-    lines = [
-        f"{title}: {len(account.steps)} step{'s' if len(account.steps) != 1 else ''} ({counts_words(counts)})"
-    ]
+    lines = [account_header(account)]
     for warning in account.warnings:
         lines.append(paint(f"  warning: {warning}", "warn", color))
     for step in account.steps:
@@ -52,28 +58,17 @@ def render_account(account: AccountPlan, color: bool) -> list[str]:
 
 def render_text(plan: Plan, color: bool = False) -> str:
     lines: list[str] = []
-    changed = [a for a in plan.accounts if a.steps or a.error or a.warnings]
-    for account in changed:
-        lines.extend(render_account(account, color))
-        lines.append("")
-    unchanged = len(plan.accounts) - len(changed)
-    if unchanged:
-        lines.append(
-            f"{unchanged} accounts already match the config."
-            if unchanged != 1
-            else "1 account already matches the config."
-        )
-    counts = plan_counts(plan)
+    for account in plan.accounts:
+        if account.steps or account.error or account.warnings:
+            lines.extend(render_account(account, color))
+            lines.append("")
+    matching = matching_words(plan)
+    if matching:
+        lines.append(matching)
+    summary = f"Plan: {plan_summary(plan)}" if plan.steps else plan_summary(plan)
     failed = sum(1 for a in plan.accounts if a.error)
-    total = len(plan.steps)
-    summary = f"Plan: {total} step{'s' if total != 1 else ''}"
-    if total:
-        summary += f" ({counts_words(counts)})"
-    summary += f" in {sum(1 for a in plan.accounts if a.steps)} of {len(plan.accounts)} accounts"
     if failed:
-        summary += paint(
-            f"; {failed} account{'s' if failed != 1 else ''} cannot be planned", "error", color
-        )
+        summary += paint(f"; {plural(failed, 'account')} cannot be planned", "error", color)
     lines.append(summary + ".")
     lines.append(f"Paid seats: {seat_words(plan.seats)}.")
     for account in plan.accounts:
