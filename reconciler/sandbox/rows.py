@@ -1,0 +1,290 @@
+"""The sandbox's rows as model values: how accounts, users and access requests sit in SQLite.
+
+Every function runs inside a transaction the store holds, and none commits.
+Users are found by ``email_key`` (the lower-cased email, unique per account),
+as HubSpot compares emails.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from reconciler.model import (
+    PAID_SEATS,
+    Access,
+    AccountState,
+    Partner,
+    Permissions,
+    Role,
+    Teams,
+    User,
+    user_key,
+)
+from reconciler.sandbox.rules import NOT_FOUND, Account, RefusedError, refused
+
+# Whose employees nobody is: the partner of a sandbox seeded without one.
+_NO_PARTNER = Partner(name="the partner", actor="")
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """A stored user with its numeric id (HubSpot serves it as a string)."""
+
+    id: int
+    account: int
+    user: User
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class RoleRow:
+    id: int
+    account: int
+    role: Role
+
+
+@dataclass(frozen=True)
+class TeamRow:
+    id: int
+    account: int
+    name: str
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    value: str
+    account: int
+    scopes: tuple[str, ...]
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# -- accounts -------------------------------------------------------------------------
+
+
+def account_ids(tx: sqlite3.Connection) -> list[int]:
+    return [int(r["id"]) for r in tx.execute("SELECT id FROM accounts ORDER BY id")]
+
+
+def require_account(tx: sqlite3.Connection, account_id: int) -> str:
+    """The account's name, or the refusal of an account the sandbox lacks."""
+    row = tx.execute("SELECT name FROM accounts WHERE id = ?", (account_id,)).fetchone()
+    if row is None:
+        raise RefusedError("not in the sandbox", rule=NOT_FOUND, account=account_id, user=None)
+    return str(row["name"])
+
+
+def read_state(tx: sqlite3.Connection, account_id: int, actor: str | None) -> AccountState:
+    """The whole account, and (when ``actor`` is given) whether the actor has access to it."""
+    name = require_account(tx, account_id)
+    rows = tx.execute("SELECT * FROM users WHERE account = ?", (account_id,)).fetchall()
+    users = {user.key: user for user in (user_row(r).user for r in rows)}
+    return AccountState(
+        id=account_id,
+        name=name,
+        seats_owned=_seats_owned(tx, account_id),
+        roles=_roles(tx, account_id),
+        teams=_teams(tx, account_id),
+        users=users,
+        partner_access=partner_access(tx, account_id, actor) if actor is not None else "none",
+    )
+
+
+def read_account(tx: sqlite3.Connection, account_id: int, emails: Iterable[str | None]) -> Account:
+    """What the rules need for a write that names ``emails`` (its subject and its actor)."""
+    require_account(tx, account_id)
+    used = {
+        seat: int(
+            tx.execute(
+                "SELECT COUNT(*) FROM users WHERE account = ? AND seat = ?", (account_id, seat)
+            ).fetchone()[0]
+        )
+        for seat in PAID_SEATS
+    }
+    super_admins = tx.execute(
+        "SELECT COUNT(*) FROM users WHERE account = ? AND access_kind = 'super_admin'",
+        (account_id,),
+    ).fetchone()[0]
+    users: dict[str, User] = {}
+    for email in emails:
+        row = find_user(tx, account_id, email) if email is not None else None
+        if row is not None:
+            users[row.user.key] = row.user
+    return Account(
+        id=account_id,
+        seats_owned=_seats_owned(tx, account_id),
+        seats_used=used,
+        super_admins=int(super_admins),
+        roles=_roles(tx, account_id),
+        teams=_teams(tx, account_id),
+        partner=read_partner(tx) or _NO_PARTNER,
+        users=users,
+    )
+
+
+def _seats_owned(tx: sqlite3.Connection, account_id: int) -> dict[str, int]:
+    rows = tx.execute("SELECT seat, count FROM seats_owned WHERE account = ?", (account_id,))
+    return {str(r["seat"]): int(r["count"]) for r in rows}
+
+
+def _roles(tx: sqlite3.Connection, account_id: int) -> dict[str, Role]:
+    rows = tx.execute("SELECT * FROM roles WHERE account = ?", (account_id,))
+    return {str(r["name"]): role_of(r) for r in rows}
+
+
+def _teams(tx: sqlite3.Connection, account_id: int) -> frozenset[str]:
+    rows = tx.execute("SELECT name FROM teams WHERE account = ?", (account_id,))
+    return frozenset(str(r["name"]) for r in rows)
+
+
+def read_partner(tx: sqlite3.Connection) -> Partner | None:
+    row = tx.execute("SELECT * FROM partner WHERE id = 1").fetchone()
+    if row is None:
+        return None
+    return Partner(
+        name=str(row["name"]),
+        actor=str(row["actor"]),
+        employee_domains=frozenset(json.loads(row["employee_domains"])),
+        employees=frozenset(json.loads(row["employees"])),
+    )
+
+
+def role_of(row: sqlite3.Row) -> Role:
+    return Role(str(row["name"]), row["seat"], frozenset(json.loads(row["permissions"])))
+
+
+def token_row(row: sqlite3.Row) -> TokenRow:
+    return TokenRow(str(row["value"]), int(row["account"]), tuple(json.loads(row["scopes"])))
+
+
+# -- access requests ------------------------------------------------------------------
+
+
+def partner_access(tx: sqlite3.Connection, account_id: int, actor: str) -> str:
+    if find_user(tx, account_id, actor) is not None:
+        return "granted"
+    pending = tx.execute(
+        "SELECT 1 FROM access_requests WHERE account = ? AND email_key = ? AND status = 'pending'",
+        (account_id, user_key(actor)),
+    ).fetchone()
+    return "pending" if pending is not None else "none"
+
+
+def pending_requests(tx: sqlite3.Connection, account_id: int) -> list[str]:
+    rows = tx.execute(
+        "SELECT email FROM access_requests WHERE account = ? AND status = 'pending' "
+        "ORDER BY email_key",
+        (account_id,),
+    )
+    return [str(r["email"]) for r in rows]
+
+
+def add_requests(tx: sqlite3.Connection, account_id: int, emails: Iterable[str]) -> None:
+    stamp = now()
+    tx.executemany(
+        "INSERT INTO access_requests (account, email, email_key, status, requested_at) "
+        "VALUES (?, ?, ?, 'pending', ?)",
+        [(account_id, email, user_key(email), stamp) for email in emails],
+    )
+
+
+# -- users ----------------------------------------------------------------------------
+
+
+def find_user(tx: sqlite3.Connection, account_id: int, email: str) -> UserRow | None:
+    row = tx.execute(
+        "SELECT * FROM users WHERE account = ? AND email_key = ?", (account_id, user_key(email))
+    ).fetchone()
+    return user_row(row) if row is not None else None
+
+
+def find_user_by_id(tx: sqlite3.Connection, account_id: int, user_id: int) -> UserRow | None:
+    row = tx.execute(
+        "SELECT * FROM users WHERE account = ? AND id = ?", (account_id, user_id)
+    ).fetchone()
+    return user_row(row) if row is not None else None
+
+
+def require_user(tx: sqlite3.Connection, account_id: int, user_id: int, verb: str) -> User:
+    """User ``user_id``, or the refusal to ``verb`` a user the account lacks."""
+    row = find_user_by_id(tx, account_id, user_id)
+    if row is None:
+        raise refused(account_id, verb, f"user {user_id}", NOT_FOUND, "no such user")
+    return row.user
+
+
+def user_row(row: sqlite3.Row) -> UserRow:
+    kind = str(row["access_kind"])
+    user = User(
+        email=str(row["email"]),
+        access=Access(kind, row["role"] if kind == "role" else None),
+        seat=str(row["seat"]),
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        teams=Teams(row["primary_team"], tuple(json.loads(row["secondary_teams"]))),
+        permissions=Permissions(
+            frozenset(json.loads(row["permissions_add"])),
+            frozenset(json.loads(row["permissions_remove"])),
+        ),
+    )
+    return UserRow(
+        int(row["id"]), int(row["account"]), user, str(row["created_at"]), str(row["updated_at"])
+    )
+
+
+def insert_user(tx: sqlite3.Connection, account_id: int, user: User) -> int:
+    """Store ``user`` as new; its id."""
+    stamp = now()
+    cursor = tx.execute(
+        "INSERT INTO users (account, email, email_key, first_name, last_name, access_kind, "
+        "role, seat, primary_team, secondary_teams, permissions_add, permissions_remove, "
+        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (account_id, *_user_values(user), stamp, stamp),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def save_user(
+    tx: sqlite3.Connection, account_id: int, current: User | None, after: User | None
+) -> None:
+    """Store user ``current`` (None: absent) as ``after`` (None: removed)."""
+    if current is None:
+        assert after is not None
+        insert_user(tx, account_id, after)
+    elif after is None:
+        tx.execute(
+            "DELETE FROM users WHERE account = ? AND email_key = ?", (account_id, current.key)
+        )
+    else:
+        tx.execute(
+            "UPDATE users SET email = ?, email_key = ?, first_name = ?, last_name = ?, "
+            "access_kind = ?, role = ?, seat = ?, primary_team = ?, secondary_teams = ?, "
+            "permissions_add = ?, permissions_remove = ?, updated_at = ? "
+            "WHERE account = ? AND email_key = ?",
+            (*_user_values(after), now(), account_id, current.key),
+        )
+
+
+def _user_values(user: User) -> tuple[Any, ...]:
+    return (
+        user.email,
+        user.key,
+        user.first_name,
+        user.last_name,
+        user.access.kind,
+        user.access.role if user.access.kind == "role" else None,
+        user.seat,
+        user.teams.primary,
+        json.dumps(list(user.teams.secondary)),
+        json.dumps(sorted(user.permissions.add)),
+        json.dumps(sorted(user.permissions.remove)),
+    )
