@@ -32,7 +32,7 @@ from reconciler.engine import (
     select_accounts,
 )
 from reconciler.errors import ConfigError, ReconcilerError
-from reconciler.importer import import_documents
+from reconciler.importer import import_document, import_documents
 from reconciler.model import AccountState, Config
 from reconciler.plan import Plan
 from reconciler.providers.base import Provider
@@ -190,13 +190,27 @@ FORMAT = click.option(
 ACCOUNT = click.option(
     "--account", "accounts", type=int, multiple=True, help="Only this account (repeatable)."
 )
+
+
+def shard_option(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[int, int] | None:
+    try:
+        return parse_shard(value)
+    except ReconcilerError as exc:
+        raise click.BadParameter(str(exc).split(": ", 1)[-1]) from None
+
+
 SHARD = click.option(
-    "--shard", metavar="K/N", help="Only accounts whose id % N == K-1 (for CI matrices)."
+    "--shard",
+    metavar="K/N",
+    callback=shard_option,
+    help="Only accounts whose id % N == K-1 (for CI matrices).",
 )
 
 
 def planned(
-    path: str, accounts: tuple[int, ...], shard: str | None
+    path: str, accounts: tuple[int, ...], shard: tuple[int, int] | None
 ) -> tuple[Config, Provider, Plan]:
     # Loading, reading and planning a thousand accounts allocates millions of objects and
     # no cycles worth collecting: the collector's passes cost a fifth of the run.
@@ -205,16 +219,14 @@ def planned(
 
 
 def plan_now(
-    path: str, accounts: tuple[int, ...], shard: str | None
+    path: str, accounts: tuple[int, ...], shard: tuple[int, int] | None
 ) -> tuple[Config, Provider, Plan]:
     config = load_config(path)
     provider = open_provider(config)
-    selected = select_accounts(config, accounts, parse_shard(shard))
+    selected = select_accounts(config, accounts, shard)
     with progress_bar(len(selected)) as bar:
         task = bar.add_task("reading current state", total=len(selected))
-        plan = make_plan(
-            config, provider, accounts, parse_shard(shard), progress=lambda n: bar.advance(task, n)
-        )
+        plan = make_plan(config, provider, accounts, shard, progress=lambda n: bar.advance(task, n))
     return config, provider, replace(plan, config_path=path)
 
 
@@ -237,7 +249,7 @@ def plan_command(
     fmt: str,
     out: str | None,
     accounts: tuple[int, ...],
-    shard: str | None,
+    shard: tuple[int, int] | None,
     detailed_exitcode: bool,
 ) -> None:
     """Read current state, diff, and print the ordered plan. Changes nothing."""
@@ -325,7 +337,7 @@ def apply_command(
     auto_approve: bool,
     force: bool,
     accounts: tuple[int, ...],
-    shard: str | None,
+    shard: tuple[int, int] | None,
 ) -> None:
     """Apply the plan (or a saved plan, refusing it when stale)."""
     if plan_file:
@@ -406,7 +418,7 @@ def import_command(path: str, accounts: tuple[int, ...], out: str | None) -> Non
             target.write_text(text, encoding="utf-8")
         click.echo(f"wrote {plural(len(documents), 'account file')} to {out}", err=True)
     else:
-        click.echo("---\n".join(text for _, text in documents), nl=False)
+        click.echo(import_document(states, config), nl=False)
     if failed:
         sys.exit(EXIT_ERROR)
 

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+
 from reconciler.apply import AccountReport, ApplyReport, StepOutcome, apply_account
-from reconciler.catalog import load_catalogue
+from reconciler.catalog import load_catalogue, schemas_dir
 from reconciler.errors import PlanError, ProviderError, ReconcilerError
 from reconciler.model import AccountState, Config, DesiredAccount
-from reconciler.plan import Plan
-from reconciler.planner import build_plan, state_digest
+from reconciler.plan import FORMAT_VERSION, Plan
+from reconciler.planner import account_digest, build_plan, plan_digest
 from reconciler.providers.base import Provider
 
 
@@ -96,10 +98,17 @@ def read_states(
 
 
 def config_digest(config: Config) -> str:
-    """The digest of the config files' bytes: a saved plan is refused if they changed."""
+    """The digest of the config files' bytes, named relative to their common folder.
+
+    A saved plan is refused if the config changed, but not because the same
+    files were checked out somewhere else.
+    """
+    files = sorted(config.files)
+    base = os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in files]) if files else ""
     hasher = hashlib.sha256()
-    for name in sorted(config.files):
-        hasher.update(name.encode("utf-8") + b"\0")
+    for name in files:
+        relative = os.path.relpath(os.path.abspath(name), base)
+        hasher.update(relative.encode("utf-8") + b"\0")
         hasher.update(Path(name).read_bytes() if Path(name).is_file() else b"")
         hasher.update(b"\0")
     return "sha256:" + hasher.hexdigest()
@@ -126,21 +135,25 @@ def make_plan(
     return plan
 
 
+STALE = "stale plan: {what} changed since this plan was made; nothing was changed; run plan again"
+
+
 def check_fresh(plan: Plan, config: Config, provider: Provider, workers: int | None = None) -> None:
     """Refuse a saved plan made against another config or another current state."""
     if plan.config_digest and plan.config_digest != config_digest(config):
-        raise PlanError("stale plan: the config changed since this plan was made; run plan again")
+        raise PlanError(STALE.format(what="the config"))
     accounts = [a for a in (config.account(ap.account) for ap in plan.accounts) if a is not None]
     if len(accounts) != len(plan.accounts):
-        raise PlanError("stale plan: it names accounts the config no longer has; run plan again")
-    read: list[AccountState | tuple[int, str]] = []
-    for account, state in read_states(provider, accounts, workers):
-        read.append(state if isinstance(state, AccountState) else (account.id, state))
-    if state_digest(read) != plan.state_digest:
-        raise PlanError(
-            "stale plan: the current state of the accounts changed since this plan was made;"
-            " nothing was changed; run plan again"
-        )
+        raise PlanError(STALE.format(what="the config's accounts"))
+    planned = {ap.account: ap for ap in plan.accounts}
+    changed = [
+        f"{planned[account.id].name} ({account.id})"
+        for account, state in read_states(provider, accounts, workers)
+        if account_digest(state) != planned[account.id].state_digest
+    ]
+    if changed or plan_digest(plan.accounts) != plan.state_digest:
+        what = f"the current state of {', '.join(changed)}" if changed else "the plan file"
+        raise PlanError(STALE.format(what=what))
 
 
 def apply_plan(
@@ -173,21 +186,38 @@ def apply_plan(
 
 
 def load_plan_file(path: str) -> Plan:
+    """Read and check a saved plan: JSON, this format version, and its schema."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(f"{path}: cannot read the plan file: {exc}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise PlanError(f"{path}: cannot read the plan file: {reason}") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PlanError(f"{path}:{exc.lineno}:{exc.colno}: not a plan file: {exc.msg}") from exc
-    if not isinstance(data, dict):
-        raise PlanError(f"{path}: not a plan file (expected a JSON object)")
-    try:
-        return Plan.from_data(data)
-    except PlanError as exc:
-        raise PlanError(f"{path}: {exc}") from exc
+        raise PlanError(
+            f"{path}:{exc.lineno}:{exc.colno}: not a plan file (not JSON: {exc.msg})"
+        ) from exc
+    if not isinstance(data, dict) or "format_version" not in data:
+        raise PlanError(f"{path}: not a plan file (no format_version; make one with plan --out)")
+    if data["format_version"] != FORMAT_VERSION:
+        raise PlanError(
+            f"{path}: plan file has format_version {data['format_version']!r};"
+            f" this reconciler reads {FORMAT_VERSION}"
+        )
+    problem = plan_schema_problem(data)
+    if problem:
+        raise PlanError(f"{path}: not a valid plan file: {problem}")
+    return Plan.from_data(data)
 
 
-def with_config_path(plan: Plan, path: str) -> Plan:
-    return replace(plan, config_path=path)
+def plan_schema_problem(data: Any) -> str | None:
+    """The first way ``data`` breaks ``schemas/plan.schema.json``, as ``/pointer: message``."""
+    schema = json.loads((schemas_dir() / "plan.schema.json").read_text(encoding="utf-8"))
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(data)
+    )
+    if error is None:
+        return None
+    pointer = "".join(f"/{part}" for part in error.absolute_path) or "/"
+    return f"{pointer}: {error.message}"

@@ -1,7 +1,9 @@
-"""Current state as config YAML (``reconciler import``): one document per account.
+"""Current state as config YAML (``reconciler import``).
 
 Every user is written with every field the provider could read, so planning the
-imported config against the same state gives an empty plan.
+imported config against the same state gives an empty plan. Empty lists are
+left out; what only config knows (an account's actor override, ``token_env``)
+comes from the config the import ran with.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.model import AccountState, Config, DesiredAccount, User
+from reconciler.model import AccountState, Config, User
 
 
 def user_config(user: User, unknown: frozenset[str]) -> dict[str, Any]:
@@ -24,33 +26,47 @@ def user_config(user: User, unknown: frozenset[str]) -> dict[str, Any]:
     if f"{user.key}.seat" not in unknown:
         data["seat"] = user.seat
     if user.teams.names():
-        data["teams"] = {"primary": user.teams.primary, "secondary": list(user.teams.secondary)}
+        teams: dict[str, Any] = {"primary": user.teams.primary}
+        if user.teams.secondary:
+            teams["secondary"] = list(user.teams.secondary)
+        data["teams"] = teams
     if user.permissions:
-        data["permissions"] = user.permissions.to_data()
+        data["permissions"] = {k: v for k, v in user.permissions.to_data().items() if v}
     return data
 
 
-def import_document(
-    state: AccountState, desired: DesiredAccount | None = None, partner_actor: str = ""
-) -> str:
-    """``desired`` supplies what only config knows: the actor override and ``token_env``."""
+def account_config(state: AccountState, config: Config) -> dict[str, Any]:
     account: dict[str, Any] = {"id": state.id, "name": state.name}
-    if desired is not None and desired.actor and desired.actor != partner_actor:
+    desired = config.account(state.id)
+    if desired is not None and desired.actor and desired.actor != config.partner.actor:
         account["actor"] = desired.actor
     if desired is not None and desired.token_env:
         account["token_env"] = desired.token_env
     account["users"] = [user_config(state.users[k], state.unknown) for k in sorted(state.users)]
-    header = f"# Imported from the current state of account {state.id} ({state.name}).\n"
-    body = yaml.safe_dump({"accounts": [account]}, sort_keys=False, allow_unicode=True, width=100)
+    return account
+
+
+def dump(accounts: list[dict[str, Any]], header: str) -> str:
+    body = yaml.safe_dump({"accounts": accounts}, sort_keys=False, allow_unicode=True, width=100)
     return header + body
 
 
-def import_documents(
-    states: list[AccountState], config: Config | None = None
-) -> list[tuple[int, str]]:
-    def document(state: AccountState) -> str:
-        if config is None:
-            return import_document(state)
-        return import_document(state, config.account(state.id), config.partner.actor)
+def import_document(states: list[AccountState], config: Config) -> str:
+    """Every account in one YAML document (for standard output)."""
+    ordered = sorted(states, key=lambda s: s.id)
+    header = f"# Imported from the current state of {len(ordered)} accounts.\n"
+    return dump([account_config(s, config) for s in ordered], header)
 
-    return [(s.id, document(s)) for s in sorted(states, key=lambda s: s.id)]
+
+def import_documents(states: list[AccountState], config: Config) -> list[tuple[int, str]]:
+    """One YAML document per account (for ``--out DIR``)."""
+    return [
+        (
+            s.id,
+            dump(
+                [account_config(s, config)],
+                f"# Imported from the current state of account {s.id} ({s.name}).\n",
+            ),
+        )
+        for s in sorted(states, key=lambda s: s.id)
+    ]

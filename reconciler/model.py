@@ -7,6 +7,7 @@ their lower-cased email everywhere (HubSpot compares emails case-insensitively).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -259,7 +260,8 @@ class RemovalLimit:
         if self.count is not None:
             return self.count
         assert self.percent is not None
-        return int(current_users * self.percent / 100)
+        # Rounded up: a percentage always lets one leaver go from a small account.
+        return math.ceil(current_users * self.percent / 100)
 
     def __str__(self) -> str:
         return str(self.count) if self.count is not None else f"{self.percent:g}%"

@@ -133,6 +133,7 @@ class AccountPlan:
     removals: int = 0
     removal_limit: int | None = None
     seats: SeatImpact = SeatImpact()
+    state_digest: str = ""
 
     @property
     def over_removal_limit(self) -> bool:
@@ -148,6 +149,7 @@ class AccountPlan:
         return {
             "account": self.account,
             "name": self.name,
+            "state_digest": self.state_digest,
             "error": self.error,
             "warnings": list(self.warnings),
             "summary": {
@@ -173,6 +175,7 @@ class AccountPlan:
             removals=int(summary.get("removals", 0)),
             removal_limit=summary.get("removal_limit"),
             seats=SeatImpact(dict(seats.get("freed") or {}), dict(seats.get("taken") or {})),
+            state_digest=str(data.get("state_digest", "")),
         )
 
 

@@ -548,23 +548,19 @@ def build_plan(
 ) -> Plan:
     """Every account's plan. A string instead of a state is that account's read error."""
     accounts: list[AccountPlan] = []
-    read: list[AccountState | tuple[int, str]] = []
     for desired, current in sorted(pairs, key=lambda pair: pair[0].id):
         if isinstance(current, str):
-            accounts.append(AccountPlan(desired.id, desired.name or str(desired.id), error=current))
-            read.append((desired.id, current))
-            continue
-        read.append(current)
-        accounts.append(plan_account(desired, current, partner, catalogue, capabilities, provider))
-    return Plan(tuple(accounts), state_digest(read), config_digest)
-
-
-def state_digest(states: Iterable[AccountState | tuple[int, str]]) -> str:
-    """The digest a saved plan is checked against: the same function plan and apply use."""
-    data: dict[str, Any] = {}
-    for state in states:
-        if isinstance(state, AccountState):
-            data[str(state.id)] = state.to_data()
+            planned = AccountPlan(desired.id, desired.name or str(desired.id), error=current)
         else:
-            data[str(state[0])] = {"error": state[1]}
-    return p.digest(data)
+            planned = plan_account(desired, current, partner, catalogue, capabilities, provider)
+        accounts.append(replace(planned, state_digest=account_digest(current)))
+    return Plan(tuple(accounts), plan_digest(accounts), config_digest)
+
+
+def account_digest(state: AccountState | str) -> str:
+    """What a saved plan checks, per account: its current state (or its read error)."""
+    return p.digest(state.to_data() if isinstance(state, AccountState) else {"error": state})
+
+
+def plan_digest(accounts: Iterable[AccountPlan]) -> str:
+    return p.digest({str(a.account): a.state_digest for a in accounts})

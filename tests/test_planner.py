@@ -294,7 +294,7 @@ def test_max_removals_is_reported_and_counted() -> None:
     ceo = DesiredUser("ceo@acme.example", access=SA, seat="core")
     desired = desire(ceo, unmanaged_users="remove", max_removals=RemovalLimit(percent=25))
     result = plan_account(desired, current, PARTNER, CATALOGUE, EVERYTHING)
-    assert result.removals == 4 and result.removal_limit == 1
+    assert result.removals == 4 and result.removal_limit == 2  # 25% of 6, rounded up
     assert result.over_removal_limit
     assert any("exceed max_removals 25%" in w for w in result.warnings)
 

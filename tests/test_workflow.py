@@ -94,8 +94,8 @@ def test_stale_saved_plan_is_refused_and_nothing_changes(example: Path) -> None:
     result = run("apply", "--plan", "plan.json", "--auto-approve")
     assert result.exit_code == 1
     assert result.stderr == (
-        "error: stale plan: the current state of the accounts changed since this plan was made;"
-        " nothing was changed; run plan again\n"
+        "error: stale plan: the current state of Evergreen Legal LLP (4410025) changed since this"
+        " plan was made; nothing was changed; run plan again\n"
     )
     assert export() == before
 
@@ -114,9 +114,9 @@ def test_saved_plan_from_another_config_is_refused(example: Path) -> None:
     [
         (
             "{not json",
-            "plan.json:1:2: not a plan file: Expecting property name enclosed in double quotes",
+            "plan.json:1:2: not a plan file (not JSON: Expecting property name enclosed in double quotes)",
         ),
-        ("[]", "plan.json: not a plan file (expected a JSON object)"),
+        ("[]", "plan.json: not a plan file (no format_version; make one with plan --out)"),
         (
             '{"format_version": 9}',
             "plan.json: plan file has format_version 9; this reconciler reads 1",
@@ -175,7 +175,7 @@ def test_detailed_exitcode_and_account_and_shard_selection(example: Path) -> Non
     assert [a["account"] for a in shard["accounts"]] == [
         a for a in range(4410021, 4410029) if a % 3 == 1
     ]
-    assert run("plan", ".", "--shard", "4/3").exit_code == 1
+    assert run("plan", ".", "--shard", "4/3").exit_code == 64
     missing = run("plan", ".", "--account", "999")
     assert missing.exit_code == 1
     assert missing.stderr.startswith("error: --account 999: not in the config (")
@@ -243,7 +243,7 @@ def test_max_removals_refuses_without_force(example: Path) -> None:
     refused = run("apply", ".", "--account", "4410024", "--auto-approve")
     assert refused.exit_code == 1
     assert (
-        "refused: 3 removals exceed max_removals (1); re-run with --force to allow"
+        "refused: 3 removals exceed max_removals (2); re-run with --force to allow"
         in refused.stdout
     )
     forced = run("apply", ".", "--account", "4410024", "--auto-approve", "--force")
@@ -270,3 +270,37 @@ def test_colour_only_on_a_terminal_without_no_color(
     else:
         monkeypatch.setenv("NO_COLOR", no_color)
     assert cli.use_color() is expected
+
+
+def test_hand_edited_plan_is_refused_before_anything_changes(example: Path) -> None:
+    assert run("plan", ".", "--out", "plan.json").exit_code == 0
+    data = json.loads(Path("plan.json").read_text(encoding="utf-8"))
+    data["accounts"][0]["steps"][0]["type"] = "explode"
+    Path("plan.json").write_text(json.dumps(data), encoding="utf-8")
+    before = export()
+    for command in (["show", "plan.json"], ["apply", "--plan", "plan.json", "--auto-approve"]):
+        result = run(*command)
+        assert result.exit_code == 1
+        assert result.stderr.startswith(
+            "error: plan.json: not a valid plan file: /accounts/0/steps/0/type: 'explode' is not one of"
+        )
+    assert export() == before
+
+
+def test_saved_plan_applies_from_a_copy_of_the_config_elsewhere(example: Path) -> None:
+    assert run("plan", ".", "--out", "plan.json").exit_code == 0
+    shutil.copytree(".", "../elsewhere", ignore=shutil.ignore_patterns(".reconciler", "plan.json"))
+    shutil.copytree(".reconciler", "../elsewhere/.reconciler")
+    result = run("apply", "../elsewhere", "--plan", "plan.json", "--auto-approve")
+    assert result.exit_code == 0, result.output
+
+
+def test_import_to_standard_output_is_one_valid_config_document(example: Path) -> None:
+    result = run("import", ".")
+    assert result.exit_code == 0, result.output
+    fresh = Path("fresh")
+    fresh.mkdir()
+    shutil.copy("partner.yaml", fresh / "partner.yaml")
+    (fresh / "accounts.yaml").write_text(result.stdout, encoding="utf-8")
+    assert run("validate", "fresh").exit_code == 0
+    assert "secondary: []" not in result.stdout and "remove: []" not in result.stdout
