@@ -464,10 +464,13 @@ def sandbox_export_command(path: str, with_tokens: bool) -> None:
 
     with open_store(load_config(path), must_exist=True) as store:
         data = store.export()
+    header = "# The sandbox's current state (reconciler sandbox export).\n"
     if not with_tokens:
         for account in data.get("accounts", []):
             account.pop("tokens", None)
-    click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), nl=False)
+        header += "# API tokens are left out: seeding this file drops them; export --with-tokens keeps them.\n"
+    body = yaml.safe_dump({"version": 1, **data}, sort_keys=False, allow_unicode=True, width=100)
+    click.echo(header + body, nl=False)
 
 
 @sandbox.command("approve")
@@ -475,7 +478,7 @@ def sandbox_export_command(path: str, with_tokens: bool) -> None:
 @click.argument("account_id", type=int)
 @handle_errors
 def sandbox_approve_command(path: str, account_id: int) -> None:
-    """Act as the client of ACCOUNT_ID approving the partner's pending access request."""
+    """Approve the partner's access request, as the client of ACCOUNT_ID would."""
     from reconciler.providers.sandbox import open_store
 
     config = load_config(path)

@@ -44,8 +44,9 @@ def manual_instructions(step: p.Step, account_name: str) -> tuple[str, ...]:
     verify = "Run reconciler plan again: it verifies the change and drops this step."
     if step.type == p.REQUEST_ACCESS:
         return (
-            f"Send the client an access request for {user} (HubSpot partner portal › Manage clients"
-            f" › {account} › Request access), or share the access link.",
+            f"Unless reconciler apply reports it sent one, send the client an access request for"
+            f" {user} (HubSpot partner portal › Manage clients › {account} › Request access), or"
+            " share the access link.",
             f"A Super Admin of {account} approves it; HubSpot then creates {user} as Partner"
             " Admin with a partner seat.",
             "Run reconciler plan again after the approval to plan everything else.",

@@ -98,6 +98,9 @@ def test_seed_then_export_prints_the_snapshot(workdir: Path) -> None:
     exported = run("sandbox", "export", "config.yaml")
     assert exported.exit_code == 0
     assert exported.stdout.startswith(
+        "# The sandbox's current state (reconciler sandbox export).\n"
+        "# API tokens are left out: seeding this file drops them; export --with-tokens keeps them.\n"
+        "version: 1\n"
         "accounts:\n"
         "- id: 4410021\n"
         "  name: Acme Corp\n"
@@ -124,7 +127,9 @@ def test_exported_snapshot_seeds_back_to_the_same_export(workdir: Path) -> None:
     run("sandbox", "seed", "config.yaml", "snapshot.yaml")
     first = run("sandbox", "export", "config.yaml").stdout
     (workdir / "exported.yaml").write_text(first)
-    assert load_snapshot("exported.yaml") == yaml.safe_load(first)
+    exported = yaml.safe_load(first)
+    assert exported.pop("version") == 1
+    assert load_snapshot("exported.yaml") == exported
     assert run("sandbox", "seed", "config.yaml", "exported.yaml").exit_code == 0
     assert run("sandbox", "export", "config.yaml").stdout == first
 

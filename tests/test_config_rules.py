@@ -26,6 +26,19 @@ TOKEN_ADVICE = "put tokens in the environment and name the variable with token_e
 
 #: Fixtures that pass the schema but break a rule -> the exact lines reported.
 RULE_FIXTURES: dict[str, list[str]] = {
+    "absent-with-access.yaml": [
+        "absent-with-access.yaml:7:57: /accounts/0/users/1/seat: 'leaver@northwind.agency' is"
+        " absent (to be removed), so 'seat' means nothing here",
+    ],
+    "hubspot-without-token-env.yaml": [
+        "hubspot-without-token-env.yaml:9:9: /accounts/1/id: account 4410022: the hubspot provider"
+        " needs 'token_env', the name of the environment variable that holds this account's token",
+    ],
+    # One typo in a profile is one problem, not one more for every user of every profile.
+    "profile-typo": [
+        "profile-typo/profiles.yaml:2:80: /profiles/delivery-lead/permissions/remove/0: unknown"
+        " permission 'marketing.social.publsh' (did you mean 'marketing.social.publish'?)",
+    ],
     "partner-admin-not-employee.yaml": [
         "partner-admin-not-employee.yaml:7:50: /accounts/0/users/1/access: "
         "'consultant@acme.example' is not a partner employee, so cannot be Partner Admin",

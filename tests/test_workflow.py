@@ -304,3 +304,14 @@ def test_import_to_standard_output_is_one_valid_config_document(example: Path) -
     (fresh / "accounts.yaml").write_text(result.stdout, encoding="utf-8")
     assert run("validate", "fresh").exit_code == 0
     assert "secondary: []" not in result.stdout and "remove: []" not in result.stdout
+
+
+def test_a_snapshot_beside_the_config_is_never_read_as_config(example: Path) -> None:
+    partner = Path("partner.yaml")
+    partner.write_text(
+        partner.read_text(encoding="utf-8").replace("  snapshot: snapshot.yaml\n", ""),
+        encoding="utf-8",
+    )
+    result = run("validate", ".")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "OK: 8 accounts, 34 users in 10 files\n"

@@ -87,6 +87,10 @@ def _check(root: str) -> Validation:
     by_file = {document.file: document for document in documents}
     diagnostics.extend(d for d in schema_problems if not secrets.hides(by_file[d.file], d))
     found, duplicates = collect([d for d in documents if d.file not in invalid])
+    for document in documents:
+        profiles = document.data.get("profiles") if isinstance(document.data, dict) else None
+        if document.file in invalid and isinstance(profiles, dict):
+            found.unchecked_profiles.update(str(name) for name in profiles)
     diagnostics.extend(duplicates)
     diagnostics.extend(check_rules(found, load_catalogue().partner_admin_forbidden))
     if all_loaded and not invalid:  # else the missing block may be in a file that failed
@@ -114,6 +118,9 @@ def _read(
             diagnostics.append(Diagnostic(file, 1, 1, "", f"cannot read file: {reason}"))
     parsed: dict[str, LoadedDocument] = {}
     excluded: set[str] = set()
+    for file, raw in raws.items():
+        if _declares_snapshot(raw):
+            excluded.add(os.path.realpath(file))
     first = [file for file, raw in raws.items() if b"provider" in raw and b"snapshot" in raw]
     for file in first + [file for file in raws if file not in first]:
         if file in parsed or (excluded and os.path.realpath(file) in excluded):
@@ -128,6 +135,21 @@ def _read(
         diagnostics[:] = [d for d in diagnostics if os.path.realpath(d.file) not in excluded]
     kept = tuple(files)
     return [parsed[file] for file in kept if file in parsed], kept
+
+
+def _declares_snapshot(raw: bytes) -> bool:
+    """A file whose editor modeline names the snapshot schema is a snapshot, not config.
+
+    So a snapshot kept beside the config is skipped even when no provider block
+    names it (for example after switching the provider to ``hubspot``).
+    """
+    for line in raw[:1024].splitlines():
+        stripped = line.strip()
+        if not stripped.startswith(b"#"):
+            return False
+        if b"yaml-language-server:" in stripped and stripped.endswith(b"snapshot.schema.json"):
+            return True
+    return False
 
 
 def _snapshot_paths(document: LoadedDocument) -> set[str]:

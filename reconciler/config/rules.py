@@ -49,6 +49,9 @@ class Declarations:
     defaults: list[Declared] = field(default_factory=list)
     profiles: dict[str, Declared] = field(default_factory=dict)
     accounts: list[Declared] = field(default_factory=list)
+    #: Profiles declared in files that failed the schema: their users are not
+    #: told the profile is unknown (the file's own problems say what is wrong).
+    unchecked_profiles: set[str] = field(default_factory=set)
 
 
 def collect(documents: list[LoadedDocument]) -> tuple[Declarations, list[Diagnostic]]:
@@ -107,6 +110,13 @@ def check_rules(found: Declarations, forbidden: frozenset[str]) -> list[Diagnost
             continue
         seen[account_id] = account
         diagnostics.extend(_check_account(account, found, partner, forbidden))
+        provider = found.provider[0].data if found.provider else {}
+        if provider.get("type") == "hubspot" and not account.data.get("token_env"):
+            message = (
+                f"account {account_id}: the hubspot provider needs 'token_env', the name of the"
+                " environment variable that holds this account's token"
+            )
+            diagnostics.append(account.diagnostic("/id", message))
     return diagnostics
 
 
@@ -161,14 +171,14 @@ def _check_account(
             yield account.diagnostic(f"{sub}/email", message)
             continue
         emails[key] = index
-        yield from _check_user(account, sub, user, found.profiles, partner, actor, forbidden)
+        yield from _check_user(account, sub, user, found, partner, actor, forbidden)
 
 
 def _check_user(
     account: Declared,
     sub: str,
     user: Mapping[str, Any],
-    profiles: Mapping[str, Declared],
+    found: Declarations,
     partner: Partner | None,
     actor: str,
     forbidden: frozenset[str],
@@ -177,9 +187,9 @@ def _check_user(
     profile_name = user.get("profile")
     profile: Declared | None = None
     if profile_name is not None:
-        profile = profiles.get(profile_name)
-        if profile is None:
-            guess = difflib.get_close_matches(profile_name, list(profiles), n=1)
+        profile = found.profiles.get(profile_name)
+        if profile is None and profile_name not in found.unchecked_profiles:
+            guess = difflib.get_close_matches(profile_name, list(found.profiles), n=1)
             hint = f" (did you mean '{guess[0]}'?)" if guess else ""
             yield account.diagnostic(f"{sub}/profile", f"unknown profile '{profile_name}'{hint}")
     yield from _added_and_removed(account, sub, user)
@@ -187,6 +197,10 @@ def _check_user(
         if user_key(email) == actor:
             message = "the actor cannot be declared absent: the tool never removes its own actor"
             yield account.diagnostic(f"{sub}/state", message)
+        for key in ("profile", "access", "seat", "teams", "permissions"):
+            if key in user:
+                message = f"'{email}' is absent (to be removed), so '{key}' means nothing here"
+                yield account.diagnostic(f"{sub}/{key}", message, at_key=True)
         return
     merged = effective_user(user, profile.data if profile else None)
 

@@ -33,7 +33,7 @@ def sandbox_path(provider: ProviderConfig) -> Path:
 
 
 def open_store(config: Config, *, must_exist: bool = False) -> Store:
-    """Open the sandbox database; a missing one is created from ``provider.snapshot`` if named.
+    """Open the sandbox database; a missing (or empty) one is created from ``provider.snapshot``.
 
     That makes the first ``reconciler plan`` work on a fresh clone: the database
     is never committed, the snapshot is. With ``must_exist`` and no snapshot to
@@ -45,7 +45,7 @@ def open_store(config: Config, *, must_exist: bool = False) -> Store:
         raise SandboxError(
             f"no sandbox database at {path}; create it with `reconciler sandbox seed PATH SNAPSHOT`"
         )
-    if path.exists() or not snapshot:
+    if not snapshot or (path.exists() and path.stat().st_size > 0):
         return Store(path)
     data = load_snapshot(_resolve(config.provider, str(snapshot)))
     store = Store(path)

@@ -1,6 +1,7 @@
 """The embedded sandbox: simulated HubSpot accounts in SQLite that refuse what HubSpot refuses.
 
-``store`` holds the accounts and enforces the rules on every write; ``snapshot``
-reads and checks the YAML that seeds it. The sandbox provider and the
+``store`` holds the accounts (SQL in ``rows`` and ``migrations``) and checks
+every write against ``rules``; ``snapshot`` reads and checks the YAML that
+seeds it. The sandbox provider and the
 HubSpot-compatible server are thin layers over :class:`store.Store`.
 """
