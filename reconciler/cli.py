@@ -351,6 +351,11 @@ def apply_command(
             raise click.UsageError(
                 "the plan file does not say which config it came from; give PATH"
             )
+        if not path and not Path(config_path).exists():
+            raise ReconcilerError(
+                f"{plan_file}: the plan was made from the config at {config_path!r} (relative to"
+                " where plan ran), which is not here; run apply from there or give the config PATH"
+            )
         config = load_config(config_path)
         provider = open_provider(config)
         check_fresh(plan, config, provider)

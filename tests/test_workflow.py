@@ -315,3 +315,24 @@ def test_a_snapshot_beside_the_config_is_never_read_as_config(example: Path) -> 
     result = run("validate", ".")
     assert result.exit_code == 0, result.output
     assert result.stdout == "OK: 8 accounts, 34 users in 10 files\n"
+
+
+def test_an_empty_sandbox_file_is_seeded_from_the_snapshot(example: Path) -> None:
+    Path(".reconciler").mkdir()
+    Path(".reconciler/sandbox.db").write_bytes(b"")
+    result = run("plan", ".", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["accounts"]) == 8
+
+
+def test_a_saved_plan_used_elsewhere_says_where_its_config_was(example: Path) -> None:
+    assert run("plan", ".", "--out", "plan.json").exit_code == 0
+    data = json.loads(Path("plan.json").read_text(encoding="utf-8"))
+    data["config_path"] = "access"
+    Path("plan.json").write_text(json.dumps(data), encoding="utf-8")
+    result = run("apply", "--plan", "plan.json", "--auto-approve")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: plan.json: the plan was made from the config at 'access' (relative to where plan"
+        " ran), which is not here; run apply from there or give the config PATH\n"
+    )
