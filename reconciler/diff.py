@@ -18,6 +18,16 @@ UNMANAGED = "unmanaged"
 
 FIELDS: tuple[str, ...] = ("access", "seat", "permissions", "teams", "name")
 
+#: The user fields a config may manage, and what a person calls them.
+MANAGED: Mapping[str, str] = {
+    "access": "access level",
+    "seat": "seat",
+    "teams": "teams",
+    "permissions": "individual permissions",
+    "first_name": "first name",
+    "last_name": "last name",
+}
+
 
 @dataclass(frozen=True)
 class UserChange:
@@ -38,23 +48,11 @@ def desired_target(
     """The user as it should be: current values for every field the config leaves alone."""
     want = desired.users[key]
     base = current or User(email=want.email)
-
-    def managed(field: str) -> bool:
-        return f"{key}.{field}" not in unknown
-
-    changes: dict[str, object] = {}
-    if want.access is not None and managed("access"):
-        changes["access"] = want.access
-    if want.seat is not None and managed("seat"):
-        changes["seat"] = want.seat
-    if want.first_name is not None and managed("first_name"):
-        changes["first_name"] = want.first_name
-    if want.last_name is not None and managed("last_name"):
-        changes["last_name"] = want.last_name
-    if want.teams is not None and managed("teams"):
-        changes["teams"] = want.teams
-    if want.permissions is not None and managed("permissions"):
-        changes["permissions"] = want.permissions
+    changes: dict[str, object] = {
+        field: getattr(want, field)
+        for field in MANAGED
+        if getattr(want, field) is not None and f"{key}.{field}" not in unknown
+    }
     if current is None:
         changes.setdefault("teams", Teams())
         changes.setdefault("permissions", Permissions())
@@ -76,16 +74,6 @@ def changed_fields(current: User, target: User) -> tuple[str, ...]:
     return tuple(fields)
 
 
-UNKNOWN_LABELS: Mapping[str, str] = {
-    "access": "access level",
-    "seat": "seat",
-    "teams": "teams",
-    "permissions": "individual permissions",
-    "first_name": "first name",
-    "last_name": "last name",
-}
-
-
 def assume_unknown(
     desired: DesiredAccount, current: AccountState
 ) -> tuple[AccountState, list[str]]:
@@ -104,12 +92,12 @@ def assume_unknown(
         if have is None or want.state != "present":
             continue
         target = have
-        for field in UNKNOWN_LABELS:
+        for field in MANAGED:
             value = getattr(want, field)
             if f"{key}.{field}" in current.unknown and value is not None:
                 target = replace(target, **{field: value})
                 if value != getattr(have, field):
-                    assumed.setdefault(UNKNOWN_LABELS[field], []).append(have.email)
+                    assumed.setdefault(MANAGED[field], []).append(have.email)
         users[key] = target
     notes = [
         f"cannot read the {label} of {', '.join(sorted(emails))}; assumed as configured, check by hand"
