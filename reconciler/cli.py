@@ -59,8 +59,7 @@ def handle_errors(func: F) -> F:
         except ConfigError as exc:
             for diagnostic in exc.diagnostics:
                 click.echo(str(diagnostic), err=True)
-            count = len(exc.diagnostics)
-            click.echo(f"{count} problem{'s' if count != 1 else ''} found", err=True)
+            click.echo(f"{plural(len(exc.diagnostics), 'problem')} found", err=True)
             sys.exit(EXIT_ERROR)
         except ReconcilerError as exc:
             click.echo(f"error: {exc}", err=True)
@@ -158,10 +157,9 @@ def validate_command(path: str, fmt: str) -> None:
         return
     if config is None:
         raise ConfigError(result.diagnostics)
-    files = len(result.files)
     click.echo(
-        f"OK: {accounts} account{'s' * (accounts != 1)}, {users} user{'s' * (users != 1)} "
-        f"in {files} file{'s' * (files != 1)}"
+        f"OK: {plural(accounts, 'account')}, {plural(users, 'user')}"
+        f" in {plural(len(result.files), 'file')}"
     )
 
 
@@ -233,18 +231,14 @@ def planned(
     # Loading, reading and planning a thousand accounts allocates millions of objects and
     # no cycles worth collecting: the collector's passes cost a fifth of the run.
     with gc_paused():
-        return plan_now(path, accounts, shard)
-
-
-def plan_now(
-    path: str, accounts: tuple[int, ...], shard: tuple[int, int] | None
-) -> tuple[Config, Provider, Plan]:
-    config = load_config(path)
-    provider = open_provider(config)
-    selected = select_accounts(config, accounts, shard)
-    with progress_bar(len(selected)) as bar:
-        task = bar.add_task("reading current state", total=len(selected))
-        plan = make_plan(config, provider, accounts, shard, progress=lambda n: bar.advance(task, n))
+        config = load_config(path)
+        provider = open_provider(config)
+        selected = select_accounts(config, accounts, shard)
+        with progress_bar(len(selected)) as bar:
+            task = bar.add_task("reading current state", total=len(selected))
+            plan = make_plan(
+                config, provider, accounts, shard, progress=lambda n: bar.advance(task, n)
+            )
     return config, provider, replace(plan, config_path=path)
 
 
@@ -376,12 +370,13 @@ def apply_command(
             )
         config = load_config(config_path)
         provider = open_provider(config)
-        check_fresh(plan, config, provider)
     else:
         if not path:
             raise click.UsageError("give the config PATH, or --plan PLANFILE")
         config, provider, plan = planned(path, accounts, shard)
     try:
+        if plan_file:
+            check_fresh(plan, config, provider)
         click.echo(render(plan, "text"), nl=False)
         if not plan.steps:
             click.echo("Nothing to apply.")
@@ -433,12 +428,15 @@ def import_command(path: str, accounts: tuple[int, ...], out: str | None) -> Non
     for account_id, message in failed:
         click.echo(f"error: account {account_id}: {message}", err=True)
     states = [s for _, s in pairs if isinstance(s, AccountState)]
-    documents = import_documents(states, config)
     if out:
+        documents = import_documents(states, config)
         for account_id, text in documents:
             target = Path(out) / f"{account_id}.yaml"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise ReconcilerError(f"{target}: cannot write: {exc.strerror}") from exc
         click.echo(f"wrote {plural(len(documents), 'account file')} to {out}", err=True)
     else:
         click.echo(import_document(states, config), nl=False)
