@@ -87,48 +87,53 @@ def apply_account(
                 f" ({account_plan.removal_limit}); re-run with --force to allow"
             ),
         )
-    outcomes: list[StepOutcome] = []
-    held: set[str] = set()
-    steps = list(account_plan.steps)
-    for index, step in enumerate(steps):
-        outcome: StepOutcome
+    held: set[str] = set()  # ids of steps left to a person, and of steps after them
+
+    def attempt(step: p.Step) -> StepOutcome:
+        """Do one step, or say why it waits; raises when the provider fails it."""
         if step.channel == "approval":
             held.add(step.id)
             message = "waiting for the client to approve partner access"
-            requesting = (
-                step.type == p.REQUEST_ACCESS
-                and (step.after or {}).get("partner_access") == "pending"
-            )
-            if requesting and p.REQUEST_ACCESS in provider.capabilities.step_types:
-                try:
-                    provider.execute(step, desired)
-                    message = "access requested; " + message
-                except ReconcilerError as exc:
-                    outcomes.append(StepOutcome(step, FAILED, str(exc)))
-                    break
-            elif requesting:
-                message = "send the access request as its instructions say; then " + message
-            outcome = StepOutcome(step, PENDING, message)
-        elif step.channel == "manual":
+            if (
+                step.type != p.REQUEST_ACCESS
+                or (step.after or {}).get("partner_access") != "pending"
+            ):
+                return StepOutcome(step, PENDING, message)
+            if p.REQUEST_ACCESS not in provider.capabilities.step_types:
+                return StepOutcome(
+                    step,
+                    PENDING,
+                    "send the access request as its instructions say; then " + message,
+                )
+            provider.execute(step, desired)
+            return StepOutcome(step, PENDING, "access requested; " + message)
+        if step.channel == "manual":
             held.add(step.id)
-            outcome = StepOutcome(
+            # The reason is only shown here; what happens never depends on it.
+            return StepOutcome(
                 step, PENDING, "to do by hand: " + step.reason.split("; manual: ")[-1]
             )
-        elif held.intersection(step.depends_on):
+        if held.intersection(step.depends_on):
             held.add(step.id)
-            outcome = StepOutcome(step, WAITING, "waits for a step done by hand")
+            return StepOutcome(step, WAITING, "waits for a step done by hand")
+        provider.execute(step, desired)
+        return StepOutcome(step, APPLIED)
+
+    outcomes: list[StepOutcome] = []
+    steps = account_plan.steps
+    for index, step in enumerate(steps):
+        try:
+            outcome = attempt(step)
+        except ReconcilerError as exc:
+            outcome = StepOutcome(step, FAILED, str(exc))
+            later = (
+                StepOutcome(s, NOT_ATTEMPTED, "an earlier step failed") for s in steps[index + 1 :]
+            )
+            outcomes += [outcome, *later]
         else:
-            try:
-                provider.execute(step, desired)
-            except ReconcilerError as exc:
-                outcomes.append(StepOutcome(step, FAILED, str(exc)))
-                outcomes.extend(
-                    StepOutcome(s, NOT_ATTEMPTED, "an earlier step failed")
-                    for s in steps[index + 1 :]
-                )
-                break
-            outcome = StepOutcome(step, APPLIED)
-        outcomes.append(outcome)
+            outcomes.append(outcome)
         if on_step is not None:
             on_step(outcome)
+        if outcome.status == FAILED:
+            break
     return AccountReport(account_plan.account, name, tuple(outcomes))
