@@ -28,7 +28,6 @@ from reconciler.engine import (
     load_plan_file,
     make_plan,
     open_provider,
-    parse_shard,
     read_states,
     select_accounts,
 )
@@ -211,10 +210,16 @@ ACCOUNT = click.option(
 def shard_option(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> tuple[int, int] | None:
+    """``K/N`` (1-based) → (K, N); an account's shard is stable: ``id % N == K - 1``."""
+    if value is None:
+        return None
     try:
-        return parse_shard(value)
-    except ReconcilerError as exc:
-        raise click.BadParameter(str(exc).split(": ", 1)[-1]) from None
+        k, n = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected K/N, for example 1/4") from None
+    if n < 1 or not 1 <= k <= n:
+        raise click.BadParameter(f"{value!r}: K must be between 1 and N")
+    return k, n
 
 
 SHARD = click.option(

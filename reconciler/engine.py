@@ -39,19 +39,6 @@ def open_provider(config: Config) -> Provider:
     raise ReconcilerError(f"unknown provider type {config.provider.type!r}")
 
 
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """``K/N`` (1-based) → (K, N); the shard of an account is stable: ``id % N == K - 1``."""
-    if text is None:
-        return None
-    try:
-        k, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise ReconcilerError(f"--shard {text!r}: expected K/N, for example 1/4") from None
-    if n < 1 or not 1 <= k <= n:
-        raise ReconcilerError(f"--shard {text!r}: K must be between 1 and N")
-    return k, n
-
-
 def select_accounts(
     config: Config, account_ids: Sequence[int] = (), shard: tuple[int, int] | None = None
 ) -> list[DesiredAccount]:
