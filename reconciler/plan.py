@@ -140,10 +140,7 @@ class AccountPlan:
         return self.removal_limit is not None and self.removals > self.removal_limit
 
     def summary(self) -> dict[str, int]:
-        counts = {channel: 0 for channel in CHANNELS}
-        for step in self.steps:
-            counts[step.channel] += 1
-        return counts
+        return channel_counts(self.steps)
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -200,17 +197,17 @@ class Plan:
     def seats(self) -> SeatImpact:
         return SeatImpact.total([a.seats for a in self.accounts])
 
+    def summary(self) -> dict[str, int]:
+        return channel_counts(self.steps)
+
     def to_data(self) -> dict[str, Any]:
-        counts = {channel: 0 for channel in CHANNELS}
-        for step in self.steps:
-            counts[step.channel] += 1
         return {
             "format_version": FORMAT_VERSION,
             "state_digest": self.state_digest,
             "config_digest": self.config_digest,
             "config_path": self.config_path,
             "summary": {
-                **counts,
+                **self.summary(),
                 "steps": len(self.steps),
                 "accounts": len(self.accounts),
                 "accounts_changed": sum(1 for a in self.accounts if a.steps),
@@ -239,6 +236,14 @@ class Plan:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"plan file is malformed: {exc}") from exc
+
+
+def channel_counts(steps: Sequence[Step]) -> dict[str, int]:
+    """How many steps go by each channel (every channel present, zero or not)."""
+    counts = dict.fromkeys(CHANNELS, 0)
+    for step in steps:
+        counts[step.channel] += 1
+    return counts
 
 
 def digest(data: Any) -> str:

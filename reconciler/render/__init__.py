@@ -50,7 +50,7 @@ def plan_summary(plan: Plan) -> str:
     if not total:
         return f"No changes: {'the account matches' if accounts == 1 else f'all {accounts} accounts match'} the config"
     changed = sum(1 for a in plan.accounts if a.steps)
-    return f"{plural(total, 'step')} ({counts_words(plan_counts(plan))}) in {changed} of {plural(accounts, 'account')}"
+    return f"{plural(total, 'step')} ({counts_words(plan.summary())}) in {changed} of {plural(accounts, 'account')}"
 
 
 def matching_words(plan: Plan) -> str | None:
@@ -122,10 +122,3 @@ def seat_words(impact: SeatImpact) -> str:
 
 def counts_words(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{counts[c]} {c}" for c in p.CHANNELS if counts.get(c))
-
-
-def plan_counts(plan: Plan) -> dict[str, int]:
-    counts = dict.fromkeys(p.CHANNELS, 0)
-    for step in plan.steps:
-        counts[step.channel] += 1
-    return counts
