@@ -7,7 +7,7 @@ import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -462,6 +462,11 @@ def test_migrating_a_super_admin_needs_another_one_left(store: Store) -> None:
 
 # -- every rule, refused with its message and nothing changed ---------------------------
 
+# A hand-built step whose before is not an object.
+MALFORMED_REQUEST = step(
+    p.REQUEST_ACCESS, ACTOR, cast(Any, ["none"]), {"partner_access": "pending"}, BETA
+)
+
 REFUSALS = [
     pytest.param(
         ACTOR,
@@ -812,6 +817,14 @@ REFUSALS = [
         "account 4410021: cannot request access for automation@northwind.agency: stale step: "
         "access is granted, not none",
         id="request-when-granted",
+    ),
+    pytest.param(
+        ACTOR,
+        MALFORMED_REQUEST,
+        INVALID,
+        "account 5500001: cannot request access for automation@northwind.agency: step "
+        f"{MALFORMED_REQUEST.id} is malformed: before and after must both be objects",
+        id="request-malformed",
     ),
 ]
 

@@ -244,12 +244,16 @@ def check_request(account: Account, step: Step, actor: str, access: str) -> None
     def refuse(rule: str, reason: str) -> RefusedError:
         return refused(account.id, "request access for", email, rule, reason)
 
+    before, after = step.before or {}, step.after or {}
+    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+        reason = f"step {step.id} is malformed: before and after must both be objects"
+        raise refuse(INVALID, reason)
     if user_key(email) != user_key(actor):
         raise refuse(INVALID, f"only {actor} can request for itself")
-    planned = (step.before or {}).get("partner_access")
+    planned = before.get("partner_access")
     if access != planned:
         raise refuse(STALE, f"stale step: access is {access}, not {planned}")
-    if (step.after or {}).get("partner_access") != "pending":
+    if after.get("partner_access") != "pending":
         raise refuse(INVALID, "a request makes access pending")
     if not account.partner.is_employee(actor):
         raise refuse(INVARIANT, f"not an employee of {account.partner.name}")
