@@ -511,5 +511,17 @@ def test_capabilities_follow_the_configured_seat_names(tmp_path: Path) -> None:
         assert caps.executes(p.REMOVE_USER, user("p@n.agency", "partner_admin", "partner"), None)
         assert not caps.executes(p.REMOVE_USER, user("c@b.example", "super_admin", "core"), None)
         assert provider.parallelism == 8
+        # A step beyond them is refused before anything is sent (port 9 answers nothing).
+        demote = p.Step(
+            "x",
+            7000,
+            p.SET_ACCESS,
+            "c@b.example",
+            {"access": "super_admin"},
+            {"access": {"role": "Viewer"}},
+            "",
+        )
+        with pytest.raises(ProviderError, match="step for a person"):
+            provider.execute(demote, DesiredAccount(7000, actor=ACTOR))
     finally:
         provider.close()

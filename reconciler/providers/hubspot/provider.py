@@ -193,12 +193,12 @@ class HubSpotProvider:
     # -- writing ----------------------------------------------------------------------
 
     def execute(self, step: Step, account: DesiredAccount) -> None:
-        """One API write per step, after checking the token is for this account."""
-        if step.type == p.REQUEST_ACCESS:
-            # The API sends no access links: the step's instructions say how a person
-            # does; the next plan sees the result.
-            return
-        if step.type not in STEP_TYPES:
+        """One API write per step, after checking the token is for this account.
+
+        A step beyond :attr:`capabilities` (the planner makes those ``manual``) is
+        refused before anything is sent.
+        """
+        if not self.capabilities.executes(step.type, step.before, step.after):
             raise ProviderError(
                 f"the HubSpot API cannot do {step.type} for {step.user}; it is a step for a person",
                 provider=PROVIDER,
@@ -244,15 +244,6 @@ class HubSpotProvider:
     ) -> dict[str, Any]:
         after = step.after or {}
         if step.type == p.SET_ACCESS:
-            before = Access.parse((step.before or {}).get("access", "basic"))
-            if before.kind == "super_admin":
-                raise ProviderError(
-                    f"the HubSpot API cannot turn off Super Admin for {step.user}; a Super Admin"
-                    " does it in the account's settings, then the next plan sets the permission"
-                    " set",
-                    provider=PROVIDER,
-                    account=account.id,
-                )
             return access_body(Access.parse(after["access"]), directory, account.id)
         if step.type == p.SET_SEAT:
             return {"seatNames": seat_names(str(after["seat"]), self.seats, account.id)}
