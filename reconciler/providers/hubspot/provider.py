@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,6 @@ import httpx
 from reconciler import plan as p
 from reconciler.errors import ProviderError
 from reconciler.model import (
-    PAID_SEATS,
     Access,
     AccountState,
     Config,
@@ -150,12 +150,7 @@ class HubSpotProvider:
         owned: dict[str, int] = {}
         if self.seats.theirs:
             seats = self._get(account, credential, SEATS).data
-            used = {
-                seat: sum(
-                    1 for u in current.values() if u.seat == seat and f"{u.key}.seat" not in unknown
-                )
-                for seat in PAID_SEATS
-            }
+            used = Counter(u.seat for u in current.values() if f"{u.key}.seat" not in unknown)
             owned = seats_owned(_results(seats, SEATS, account), self.seats, used)
         actor = user_key(account.actor) if account.actor else ""
         return AccountState(
