@@ -227,6 +227,8 @@ def test_every_value_has_its_place() -> None:
         ("0b101", 5),
         ("1_000", 1000),
         ("1:30", 90),
+        ("1:30.5", 90.5),
+        ("190:20:30.15", 685230.15),
         ("1.5", 1.5),
         ("-.inf", -math.inf),
         ("1e3", "1e3"),  # YAML 1.1 floats need a dot
@@ -248,6 +250,15 @@ def test_scalars_resolve_as_yaml_1_1(written: str, expected: Any) -> None:
     assert problems == [] and document is not None
     value = document.data["value"]
     assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"), [('!!int ""', "''"), ("!!float", "''"), ("!!int _", "'_'")]
+)
+def test_an_empty_explicit_number_is_invalid(written: str, shown: str) -> None:
+    document, problems = parse_yaml(f"value: {written}\n".encode(), "f.yaml")
+    assert document is None
+    assert [str(p) for p in problems] == [f"f.yaml:1:8: /value: invalid number {shown}"]
 
 
 def test_nan_resolves() -> None:

@@ -452,7 +452,7 @@ def _yaml11_int(text: str) -> int:
     """YAML 1.1 integers as the resolver tags them: ``0x1F``, ``0o17``/``017``, ``1_000``, ``1:30``."""
     value = text.replace("_", "")
     sign = 1
-    if value[0] in "+-":
+    if value[:1] in ("+", "-"):  # not value[0]: an explicit ``!!int ""`` is empty
         sign = -1 if value[0] == "-" else 1
         value = value[1:]
     if value == "0":
@@ -463,7 +463,7 @@ def _yaml11_int(text: str) -> int:
         return sign * int(value[2:], 16)
     if value.startswith("0o"):
         return sign * int(value[2:], 8)
-    if value[0] == "0":
+    if value[:1] == "0":
         return sign * int(value, 8)
     if ":" in value:
         return sign * _sexagesimal(value)
@@ -473,15 +473,16 @@ def _yaml11_int(text: str) -> int:
 def _yaml11_float(text: str) -> float:
     value = text.replace("_", "").lower()
     sign = 1.0
-    if value[0] in "+-":
+    if value[:1] in ("+", "-"):
         sign = -1.0 if value[0] == "-" else 1.0
         value = value[1:]
     if value == ".inf":
         return sign * math.inf
     if value == ".nan":
         return math.nan
-    if ":" in value:
-        return sign * float(_sexagesimal(value))
+    if ":" in value:  # ``1:30.5``: only the last base-60 digit has a fraction
+        whole, _, last = value.rpartition(":")
+        return sign * (_sexagesimal(whole) * 60 + float(last))
     return sign * float(value)
 
 
