@@ -368,6 +368,19 @@ def test_the_snapshot_the_provider_names_is_not_read_as_config(tmp_path: Path) -
     )
 
 
+def test_a_nul_in_a_provider_path_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "partner: {name: N, actor: a@northwind.agency}\n"
+        'provider: {type: sandbox, path: "s\\0.db", snapshot: "s\\0.yaml"}\n'
+        "accounts: [{id: 1}]\n"
+    )
+    message = "a file path cannot contain a NUL character"
+    assert [str(d) for d in check_config(tmp_path).diagnostics] == [
+        f"{tmp_path}/c.yaml:2:33: /provider/path: {message}",
+        f"{tmp_path}/c.yaml:2:53: /provider/snapshot: {message}",
+    ]
+
+
 # --- no traceback, whatever the input ---------------------------------------------------
 
 _WORDS = st.sampled_from(

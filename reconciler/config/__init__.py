@@ -154,7 +154,7 @@ def _declares_snapshot(raw: bytes) -> bool:
 
 def _snapshot_paths(document: LoadedDocument) -> set[str]:
     provider = document.data.get("provider")
-    if isinstance(provider, dict) and isinstance(provider.get("snapshot"), str):
-        base = os.path.dirname(document.file)
-        return {os.path.realpath(os.path.join(base, provider["snapshot"]))}
+    snapshot = provider.get("snapshot") if isinstance(provider, dict) else None
+    if isinstance(snapshot, str) and "\0" not in snapshot:  # the rules report a NUL
+        return {os.path.realpath(os.path.join(os.path.dirname(document.file), snapshot))}
     return set()

@@ -99,6 +99,8 @@ def check_rules(found: Declarations, forbidden: frozenset[str]) -> list[Diagnost
     diagnostics: list[Diagnostic] = []
     for block in found.defaults:
         diagnostics.extend(_check_limits(block))
+    for block in found.provider:
+        diagnostics.extend(_check_paths(block))
     for name, profile in found.profiles.items():
         diagnostics.extend(_check_profile(name, profile, forbidden))
     seen: dict[int, Declared] = {}
@@ -142,6 +144,13 @@ def _check_limits(block: Declared) -> Iterator[Diagnostic]:
     value = block.data.get("max_removals")
     if isinstance(value, str) and float(value[:-1]) > 100:
         yield block.diagnostic("/max_removals", f"'{value}' is more than 100%")
+
+
+def _check_paths(block: Declared) -> Iterator[Diagnostic]:
+    for key in ("path", "snapshot"):
+        value = block.data.get(key)
+        if isinstance(value, str) and "\0" in value:
+            yield block.diagnostic(f"/{key}", "a file path cannot contain a NUL character")
 
 
 def _check_profile(name: str, profile: Declared, forbidden: frozenset[str]) -> Iterator[Diagnostic]:
