@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -87,6 +87,7 @@ def read_state(tx: sqlite3.Connection, account_id: int, actor: str | None) -> Ac
     name = require_account(tx, account_id)
     rows = tx.execute("SELECT * FROM users WHERE account = ?", (account_id,)).fetchall()
     users = {user.key: user for user in (user_row(r).user for r in rows)}
+    access = "none" if actor is None else partner_access(tx, account_id, actor, users)
     return AccountState(
         id=account_id,
         name=name,
@@ -94,7 +95,7 @@ def read_state(tx: sqlite3.Connection, account_id: int, actor: str | None) -> Ac
         roles=_roles(tx, account_id),
         teams=_teams(tx, account_id),
         users=users,
-        partner_access=partner_access(tx, account_id, actor) if actor is not None else "none",
+        partner_access=access,
     )
 
 
@@ -168,8 +169,11 @@ def token_row(row: sqlite3.Row) -> TokenRow:
 # -- access requests ------------------------------------------------------------------
 
 
-def partner_access(tx: sqlite3.Connection, account_id: int, actor: str) -> str:
-    if find_user(tx, account_id, actor) is not None:
+def partner_access(
+    tx: sqlite3.Connection, account_id: int, actor: str, users: Mapping[str, User]
+) -> str:
+    """None, pending or granted; ``users`` (by key) holds the actor if it is a user already."""
+    if user_key(actor) in users:
         return "granted"
     pending = tx.execute(
         "SELECT 1 FROM access_requests WHERE account = ? AND email_key = ? AND status = 'pending'",

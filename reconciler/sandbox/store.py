@@ -461,7 +461,8 @@ class Store:
     def _perform(self, tx: sqlite3.Connection, step: Step, actor: str) -> str:
         account = read_account(tx, step.account, (step.user, actor))
         if step.type == REQUEST_ACCESS:
-            check_request(account, step, actor, partner_access(tx, account.id, actor))
+            access = partner_access(tx, account.id, actor, account.users)
+            check_request(account, step, actor, access)
             add_requests(tx, account.id, (actor,))
             return f"{actor} requested access"
         verb, current, after = parse_step(account, step)
