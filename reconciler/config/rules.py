@@ -96,6 +96,7 @@ def check_whole(found: Declarations, root: str) -> list[Diagnostic]:
 def check_rules(found: Declarations, forbidden: frozenset[str]) -> list[Diagnostic]:
     """Every business rule that needs no current state; ``forbidden``: Partner Admin's exceptions."""
     partner = partner_of(found.partner[0].data) if found.partner else None
+    provider = found.provider[0].data if found.provider else {}
     diagnostics: list[Diagnostic] = []
     for block in found.defaults:
         diagnostics.extend(_check_limits(block))
@@ -112,7 +113,6 @@ def check_rules(found: Declarations, forbidden: frozenset[str]) -> list[Diagnost
             continue
         seen[account_id] = account
         diagnostics.extend(_check_account(account, found, partner, forbidden))
-        provider = found.provider[0].data if found.provider else {}
         if provider.get("type") == "hubspot" and not account.data.get("token_env"):
             message = (
                 f"account {account_id}: the hubspot provider needs 'token_env', the name of the"
