@@ -147,7 +147,7 @@ def _unknown_keys(
         message = f"unknown key {_show(key)}{_did_you_mean(key, known)}"
         if not known:
             message += " (no keys are allowed here)"
-        child = pointer_of([*_split(pointer), key])
+        child = f"{pointer}/{escape_pointer_token(key)}"
         diagnostics.append(document.diagnostic(child, message, at_key=True))
     return diagnostics
 
@@ -238,9 +238,3 @@ def _show(value: Any, limit: int = 40) -> str:
         return repr(text if len(text) <= limit else text[: limit - 3] + "...")
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _split(pointer: str) -> list[str]:
-    if not pointer:
-        return []
-    return [part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/")]
