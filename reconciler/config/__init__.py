@@ -27,6 +27,7 @@ from reconciler.config.loader import (
     gc_paused,
     load_yaml_documents,
     parse_yaml,
+    read_bytes,
 )
 from reconciler.config.rules import check_rules, check_whole, collect
 from reconciler.config.schema import validate_documents
@@ -110,12 +111,11 @@ def _read(
     """
     raws: dict[str, bytes] = {}
     for file in files:
-        try:
-            with open(file, "rb") as stream:
-                raws[file] = stream.read()
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            diagnostics.append(Diagnostic(file, 1, 1, "", f"cannot read file: {reason}"))
+        raw = read_bytes(file)
+        if isinstance(raw, Diagnostic):
+            diagnostics.append(raw)
+        else:
+            raws[file] = raw
     parsed: dict[str, LoadedDocument] = {}
     excluded: set[str] = set()
     for file, raw in raws.items():
@@ -123,7 +123,7 @@ def _read(
             excluded.add(os.path.realpath(file))
     first = [file for file, raw in raws.items() if b"provider" in raw and b"snapshot" in raw]
     for file in first + [file for file in raws if file not in first]:
-        if file in parsed or (excluded and os.path.realpath(file) in excluded):
+        if excluded and os.path.realpath(file) in excluded:
             continue
         document, problems = parse_yaml(raws[file], file)
         diagnostics.extend(problems)

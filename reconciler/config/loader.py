@@ -231,12 +231,19 @@ def _walk(
 
 def read_document(file: str) -> tuple[LoadedDocument | None, list[Diagnostic]]:
     """Read and parse one file; ``None`` and the reasons when it cannot be used."""
+    raw = read_bytes(file)
+    if isinstance(raw, Diagnostic):
+        return None, [raw]
+    return parse_yaml(raw, file)
+
+
+def read_bytes(file: str) -> bytes | Diagnostic:
+    """A file's bytes, or why it cannot be read."""
     try:
         with open(file, "rb") as stream:
-            raw = stream.read()
+            return stream.read()
     except OSError as exc:
-        return None, [Diagnostic(file, 1, 1, "", f"cannot read file: {_os(exc)}")]
-    return parse_yaml(raw, file)
+        return Diagnostic(file, 1, 1, "", f"cannot read file: {_os(exc)}")
 
 
 def parse_yaml(raw: bytes, file: str) -> tuple[LoadedDocument | None, list[Diagnostic]]:
