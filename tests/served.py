@@ -15,16 +15,19 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from reconciler.config import load_config
-from reconciler.model import Config
+from reconciler.model import Config, DesiredAccount
 from reconciler.providers.hubspot import RetryPolicy
 from reconciler.providers.sandbox import open_store
 from reconciler.sandbox.server import DEFAULT_SEAT_NAMES, SandboxAPI, ServedSandbox, ServerSettings
 from reconciler.sandbox.store import Store
+
+if TYPE_CHECKING:  # the benchmark imports this module without pytest
+    import pytest
 
 ACTOR = "automation@northwind.agency"
 PARTNER = {
@@ -124,6 +127,19 @@ class FleetFiles:
             **options,
         }
         return load_config(self.write_config("hubspot", provider))
+
+
+def write_fleet(fleet: Fleet, root: Path, monkeypatch: pytest.MonkeyPatch) -> FleetFiles:
+    """The fleet's files under ``root``, its tokens in the environment."""
+    files = fleet.write(root)
+    for name, value in files.environment().items():
+        monkeypatch.setenv(name, value)
+    return files
+
+
+def desired_account(account: int) -> DesiredAccount:
+    """An account as the hubspot provider reads it: the actor, and the token's variable."""
+    return DesiredAccount(account, actor=ACTOR, token_env=token_env(account))
 
 
 @contextmanager

@@ -35,11 +35,13 @@ from tests.served import (
     Fleet,
     FleetFiles,
     bulk_fleet,
+    desired_account,
     rich_fleet,
     serving,
     token_env,
     token_for,
     user,
+    write_fleet,
 )
 
 USERS = "/settings/v3/users/"
@@ -47,10 +49,7 @@ USERS = "/settings/v3/users/"
 
 @pytest.fixture
 def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FleetFiles:
-    written = rich_fleet().write(tmp_path / "fleet")
-    for name, value in written.environment().items():
-        monkeypatch.setenv(name, value)
-    return written
+    return write_fleet(rich_fleet(), tmp_path / "fleet", monkeypatch)
 
 
 @pytest.fixture
@@ -163,9 +162,9 @@ def test_current_state_reads_access_seats_teams_and_names_through_the_configured
     server, _ = served
     _, provider = open_hubspot(files, server.url)
     try:
-        state = provider.read_account(DesiredAccount(5001, actor=ACTOR, token_env=token_env(5001)))
-        other = provider.read_account(DesiredAccount(5002, actor=ACTOR, token_env=token_env(5002)))
-        cedar = provider.read_account(DesiredAccount(5003, actor=ACTOR, token_env=token_env(5003)))
+        state = provider.read_account(desired_account(5001))
+        other = provider.read_account(desired_account(5002))
+        cedar = provider.read_account(desired_account(5003))
     finally:
         provider.close()
     users = state.users
@@ -193,7 +192,7 @@ def test_a_seat_without_a_hubspot_name_is_unknown_and_never_changed(
     names = {k: v for k, v in DEFAULT_SEAT_NAMES.items() if k != "view_only"}
     config, provider = open_hubspot(files, server.url, seat_names=names)
     try:
-        state = provider.read_account(DesiredAccount(5001, actor=ACTOR, token_env=token_env(5001)))
+        state = provider.read_account(desired_account(5001))
         plan = make_plan(config, provider)
     finally:
         provider.close()
@@ -257,7 +256,7 @@ def test_every_page_is_read_when_there_are_more_than_a_hundred_users(
     server, _ = served
     _, provider = open_hubspot(files, server.url)
     try:
-        state = provider.read_account(DesiredAccount(5004, actor=ACTOR, token_env=token_env(5004)))
+        state = provider.read_account(desired_account(5004))
     finally:
         provider.close()
     assert len(state.users) == 231
@@ -360,7 +359,7 @@ def test_the_daily_limit_stops_the_account_without_retrying(files: FleetFiles) -
     settings = ServerSettings(limits=RateLimits(daily=3))
     with serving(files, settings) as (server, _):
         _, provider = open_hubspot(files, server.url)
-        account = DesiredAccount(5001, actor=ACTOR, token_env=token_env(5001))
+        account = desired_account(5001)
         try:
             with pytest.raises(RateLimitError, match="daily limit") as caught:
                 provider.read_account(account)
@@ -410,7 +409,7 @@ def test_a_missing_variable_is_named_and_nothing_is_sent(
     _, provider = open_hubspot(files, server.url)
     try:
         with pytest.raises(ProviderError, match=f"environment variable {token_env(5002)} is not"):
-            provider.read_account(DesiredAccount(5002, actor=ACTOR, token_env=token_env(5002)))
+            provider.read_account(desired_account(5002))
         with pytest.raises(ProviderError, match="no token_env"):
             provider.read_account(DesiredAccount(5002, actor=ACTOR))
     finally:
@@ -418,24 +417,22 @@ def test_a_missing_variable_is_named_and_nothing_is_sent(
     assert server.api.requests() == []
 
 
-def test_other_4xx_are_not_retried_and_carry_hubspots_message(tmp_path: Path) -> None:
-    fleet = rich_fleet()
-    files = fleet.write(tmp_path / "fleet")
+def test_other_4xx_are_not_retried_and_carry_hubspots_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = write_fleet(rich_fleet(), tmp_path / "fleet", monkeypatch)
     snapshot = yaml.safe_load((files.root / "snapshot.yaml").read_text())
     for account in snapshot["accounts"]:
         if account["id"] == 5002:
             account["tokens"][0]["scopes"] = ["settings.users.read", "settings.users.teams.read"]
     (files.root / "snapshot.yaml").write_text(yaml.safe_dump(snapshot))
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in files.environment().items():
-            env.setenv(name, value)
-        with serving(files) as (server, _):
-            config, provider = open_hubspot(files, server.url)
-            try:
-                report = apply_plan(make_plan(config, provider), config, provider)
-            finally:
-                provider.close()
-            log = server.api.requests()
+    with serving(files) as (server, _):
+        config, provider = open_hubspot(files, server.url)
+        try:
+            report = apply_plan(make_plan(config, provider), config, provider)
+        finally:
+            provider.close()
+        log = server.api.requests()
     bluebird = next(a for a in report.accounts if a.account == 5002)
     failed = [o for o in bluebird.outcomes if o.status == "failed"]
     assert len(failed) == 1
@@ -447,7 +444,9 @@ def test_other_4xx_are_not_retried_and_carry_hubspots_message(tmp_path: Path) ->
     assert not [a for a in report.accounts if a.account != 5002 and a.failed]
 
 
-def test_turning_off_super_admin_is_a_manual_step_and_sends_nothing(tmp_path: Path) -> None:
+def test_turning_off_super_admin_is_a_manual_step_and_sends_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fleet = Fleet(
         current=[
             {
@@ -461,19 +460,16 @@ def test_turning_off_super_admin_is_a_manual_step_and_sends_nothing(tmp_path: Pa
         ],
         desired=[{"id": 6001, "users": [user("old@client.example", {"role": "Viewer"}, "none")]}],
     )
-    files = fleet.write(tmp_path / "fleet")
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in files.environment().items():
-            env.setenv(name, value)
-        with serving(files) as (server, _):
-            config, provider = open_hubspot(files, server.url)
-            try:
-                plan = make_plan(config, provider)
-                server.api.clear_requests()
-                report = apply_plan(plan, config, provider)
-            finally:
-                provider.close()
-            log = server.api.requests()
+    files = write_fleet(fleet, tmp_path / "fleet", monkeypatch)
+    with serving(files) as (server, _):
+        config, provider = open_hubspot(files, server.url)
+        try:
+            plan = make_plan(config, provider)
+            server.api.clear_requests()
+            report = apply_plan(plan, config, provider)
+        finally:
+            provider.close()
+        log = server.api.requests()
     (step,) = plan.steps
     assert (step.type, step.channel) == (p.SET_ACCESS, "manual")
     assert "the hubspot API cannot make old@client.example role 'Viewer'" in step.reason

@@ -22,7 +22,7 @@ from reconciler.providers.hubspot import HubSpotProvider
 from reconciler.providers.hubspot.client import Credential
 from reconciler.sandbox.server import ServedSandbox
 from reconciler.sandbox.store import Store
-from tests.served import FleetFiles, rich_fleet, serving, token_env, token_for
+from tests.served import FleetFiles, rich_fleet, serving, token_env, token_for, write_fleet
 
 #: A token no server knows, shaped like a real one.
 UNKNOWN = "pat-eu1-0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -43,11 +43,8 @@ class Transcript:
 
 @pytest.fixture
 def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FleetFiles:
-    written = rich_fleet().write(tmp_path / "fleet")
-    for name, value in written.environment().items():
-        monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
-    return written
+    return write_fleet(rich_fleet(), tmp_path / "fleet", monkeypatch)
 
 
 @pytest.fixture
