@@ -14,12 +14,14 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 
 from reconciler.cli import main
+from reconciler.errors import ProviderError
 from reconciler.providers.hubspot import HubSpotProvider
-from reconciler.providers.hubspot.client import Credential
+from reconciler.providers.hubspot.client import Credential, HubSpotClient
 from reconciler.sandbox.server import ServedSandbox
 from reconciler.sandbox.store import Store
 from tests.served import FleetFiles, rich_fleet, serving, token_env, token_for, write_fleet
@@ -150,3 +152,33 @@ def test_objects_that_hold_a_token_never_show_it(
         provider.close()
     assert_nowhere(secrets(files), *shown)
     assert token_env(5001) in repr(credential)
+
+
+def test_an_answer_that_echoes_the_token_is_scrubbed_before_it_is_cut() -> None:
+    token = token_for(5001)
+    credential = Credential(token_env(5001), token)
+    # Plain text with the token across the 300th character, and a 403 naming it as a scope.
+    bodies = {
+        "/text": httpx.Response(400, text="x" * 280 + f" Bearer {token} was refused"),
+        "/scopes": httpx.Response(
+            403,
+            json={
+                "category": "MISSING_SCOPES",
+                "message": "missing scopes",
+                "errors": [{"context": {"requiredScopes": [token]}}],
+            },
+        ),
+    }
+    transport = httpx.MockTransport(lambda request: bodies[request.url.path])
+    client = HubSpotClient("http://hubspot.test", transport=transport)
+    messages = []
+    try:
+        for path in bodies:
+            with pytest.raises(ProviderError) as refused:
+                client.request(credential, 5001, "GET", path)
+            messages.append(str(refused.value))
+    finally:
+        client.close()
+    assert "[token from" in messages[0]
+    assert f"it needs [token from {token_env(5001)}]" in messages[1]
+    assert_nowhere([token], *messages)

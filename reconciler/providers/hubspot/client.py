@@ -243,7 +243,10 @@ class HubSpotClient:
             )
         else:
             message = f"{what}: HubSpot answered {status} {detail}"
-        return ProviderError(message, provider=PROVIDER, account=account, retryable=False)
+        # The scopes come from the answer too.
+        return ProviderError(
+            credential.scrub(message), provider=PROVIDER, account=account, retryable=False
+        )
 
 
 def _json(response: httpx.Response) -> Any:
@@ -252,7 +255,7 @@ def _json(response: httpx.Response) -> Any:
     try:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return response.text[:300]
+        return response.text
 
 
 def _describe(data: Any, credential: Credential) -> str:
@@ -266,7 +269,8 @@ def _describe(data: Any, credential: Credential) -> str:
             parts.append(f"(correlationId {correlation})")
         return credential.scrub(" ".join(parts))
     if data:
-        return credential.scrub(" ".join(str(data).split()))
+        # Cut after scrubbing: a cut through a token would leave a piece of it unscrubbed.
+        return credential.scrub(" ".join(str(data).split()))[:300]
     return "with no body"
 
 
