@@ -44,7 +44,6 @@ from reconciler.sandbox.rows import (
     partner_access,
     pending_requests,
     read_account,
-    read_partner,
     read_state,
     require_account,
     require_user,
@@ -304,11 +303,6 @@ class Store:
         with self._transaction() as tx:
             row = tx.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone()
             return row is not None
-
-    def partner(self) -> Partner | None:
-        """The partner set at seed, whose employees alone may hold partner seats."""
-        with self._transaction() as tx:
-            return read_partner(tx)
 
     def read_account(self, account_id: int, actor: str) -> AccountState:
         """The account as HubSpot would show it, and whether ``actor`` has access to it."""
