@@ -87,15 +87,15 @@ def store(tmp_path: Path) -> Iterator[Store]:
         yield opened
 
 
-def start(store: Store, **settings: Any) -> ServedSandbox:
-    return ServedSandbox(SandboxAPI(store, ServerSettings(actor=ACTOR, **settings))).start()
+def served(store: Store, **settings: Any) -> ServedSandbox:
+    """The API over ``store``, to serve as ``with served(store) as server:``."""
+    return ServedSandbox(SandboxAPI(store, ServerSettings(actor=ACTOR, **settings)))
 
 
 @pytest.fixture
 def server(store: Store) -> Iterator[ServedSandbox]:
-    served = start(store)
-    yield served
-    served.stop()
+    with served(store) as running:
+        yield running
 
 
 def client(server: ServedSandbox, token: str = TOKEN) -> httpx.Client:
@@ -304,17 +304,14 @@ def test_every_answer_carries_the_rate_limit_headers(server: ServedSandbox) -> N
 
 @pytest.mark.parametrize("retry_after", [True, False])
 def test_the_rolling_window_answers_429_ten_secondly(store: Store, retry_after: bool) -> None:
-    server = start(
+    with served(
         store, limits=RateLimits(max_requests=3, interval_ms=60_000, retry_after=retry_after)
-    )
-    try:
+    ) as server:
         with client(server) as http:
             statuses = [http.get(USERS).status_code for _ in range(3)]
             limited = http.get(USERS)
         with client(server, READ_ONLY) as http:
             other = http.get(USERS)
-    finally:
-        server.stop()
     assert statuses == [200, 200, 200]
     assert limited.status_code == 429
     body = limited.json()
@@ -328,12 +325,8 @@ def test_the_rolling_window_answers_429_ten_secondly(store: Store, retry_after: 
 
 
 def test_the_daily_limit_answers_429_daily(store: Store) -> None:
-    server = start(store, limits=RateLimits(daily=2))
-    try:
-        with client(server) as http:
-            answers = [http.get(USERS) for _ in range(3)]
-    finally:
-        server.stop()
+    with served(store, limits=RateLimits(daily=2)) as server, client(server) as http:
+        answers = [http.get(USERS) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert answers[2].json()["policyName"] == "DAILY"
     assert answers[2].headers["x-hubspot-ratelimit-daily-remaining"] == "0"
@@ -349,12 +342,8 @@ def test_the_daily_limit_answers_429_daily(store: Store) -> None:
     ],
 )
 def test_fault_switches(store: Store, faults: Faults, expected: set[int]) -> None:
-    server = start(store, faults=faults)
-    try:
-        with client(server) as http:
-            answers = [http.get(USERS) for _ in range(6)]
-    finally:
-        server.stop()
+    with served(store, faults=faults) as server, client(server) as http:
+        answers = [http.get(USERS) for _ in range(6)]
     assert {a.status_code for a in answers} <= expected
     for answer in answers:
         if answer.status_code == 429:
@@ -366,8 +355,7 @@ def test_fault_switches(store: Store, faults: Faults, expected: set[int]) -> Non
 def test_dropped_connections_get_no_answer_and_are_logged(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = start(store, faults=Faults(drop_rate=1.0, seed=3, methods=frozenset({"POST"})))
-    try:
+    with served(store, faults=Faults(drop_rate=1.0, seed=3, methods=frozenset({"POST"}))) as server:
         with client(server) as http:
             for n in range(6):
                 # No answer: the client sees the connection closed, or reset.
@@ -376,8 +364,6 @@ def test_dropped_connections_get_no_answer_and_are_logged(
             assert http.get(USERS, params={"limit": 1}).status_code == 200
         log = server.api.requests()
         created = [u for u in store.list_users(ACCOUNT) if u.user.email.startswith("drop")]
-    finally:
-        server.stop()
     posts = [r for r in log if r.method == "POST"]
     assert len(posts) == 6 and all(r.dropped and r.status == 0 for r in posts)
     # Some writes happened before their connection was dropped, some never did.
