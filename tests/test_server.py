@@ -132,6 +132,11 @@ def test_users_are_paged_with_a_cursor_and_the_last_page_has_no_paging(
         assert len(over.json()["results"]) == 100
         hubspot_error(http.get(USERS, params={"limit": 0}), 400, "VALIDATION_ERROR")
         hubspot_error(http.get(USERS, params={"after": "xyz"}), 400, "VALIDATION_ERROR")
+        # Digits int() cannot read and numbers too large for SQLite are refused, never a 500.
+        for number in ("²", str(2**64), "9" * 5000):
+            hubspot_error(http.get(USERS, params={"limit": number}), 400, "VALIDATION_ERROR")
+            hubspot_error(http.get(USERS, params={"after": number}), 400, "VALIDATION_ERROR")
+            hubspot_error(http.get(f"{USERS}{number}"), 404, "OBJECT_NOT_FOUND")
     assert pages == 3
     assert len(emails) == len(set(emails)) == 253
 

@@ -36,6 +36,8 @@ SEATS_PATH = "/settings/users/2026-09-beta/seats"
 #: Where the gate puts the checked token for the endpoints.
 TOKEN_KEY = "hubspot.token"
 MAX_PAGE = 100
+#: SQLite's largest integer: no user id or cursor is larger.
+MAX_ID = 2**63 - 1
 
 T = TypeVar("T")
 
@@ -214,7 +216,8 @@ class Endpoints:
         if id_property == "EMAIL":
             row = self.store.get_user_by_email(token.account, key)
         elif id_property == "USER_ID":
-            row = self.store.get_user(token.account, int(key)) if key.isdigit() else None
+            user_id = _number(key)
+            row = self.store.get_user(token.account, user_id) if user_id is not None else None
         else:
             raise invalid("idProperty must be USER_ID or EMAIL", "idProperty")
         if row is None:
@@ -246,17 +249,30 @@ def _write(write: Callable[[], T]) -> T:
 def _limit(value: str | None) -> int:
     if value is None:
         return MAX_PAGE
-    if not value.isdigit() or int(value) < 1:
+    number = _number(value)
+    if number is None or number < 1:
         raise invalid("limit must be a positive integer", "limit")
-    return min(int(value), MAX_PAGE)
+    return min(number, MAX_PAGE)
 
 
 def _cursor(value: str | None) -> int:
     if value is None or value == "":
         return 0
-    if not value.isdigit():
+    number = _number(value)
+    if number is None:
         raise invalid("after is not a paging cursor this API gave out", "after")
-    return int(value)
+    return number
+
+
+def _number(value: str) -> int | None:
+    """A path or query value as a whole number up to MAX_ID; None if it is not one.
+
+    Not ``isdigit``: int() refuses some digits ("²"), and SQLite larger numbers.
+    """
+    if not value.isdecimal() or len(value) > len(str(MAX_ID)):
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
