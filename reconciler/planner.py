@@ -177,7 +177,9 @@ def user_chain(change: UserChange, forbidden: frozenset[str]) -> list[Draft]:
     leaving_pa = current.access.kind == "partner_admin" and target.access.kind != "partner_admin"
     if becoming_pa:
         drafts = permissions() + seat() + access()
-    elif leaving_pa:
+    elif leaving_pa or target.access.kind == "super_admin":
+        # A promotion needs no seat and may be what lets an old Super Admin (and the
+        # seat it holds) go: it comes first.
         drafts = access() + seat() + permissions()
     else:
         drafts = seat() + access() + permissions()

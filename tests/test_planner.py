@@ -370,3 +370,26 @@ def test_what_the_provider_cannot_read_is_assumed_as_configured_and_said() -> No
     )
     # Planning the same state again plans the same: nothing thrashes.
     assert plan_account(desired, current, PARTNER, CATALOGUE, hubspot_like, "hubspot") == result
+
+
+def test_a_promotion_comes_before_its_seat_so_the_old_super_admin_can_go() -> None:
+    # Found by the long Hypothesis run: kim needs ops's only core seat, and ops (the last
+    # other Super Admin) can only go once kim is Super Admin.
+    current = account(
+        [
+            User(ACTOR, PA, "partner"),
+            User("ops@acme.example", SA, "core"),
+            User("kim@acme.example", Access("basic"), "view_only"),
+        ],
+        {"core": 1, "sales": 0, "service": 0},
+    )
+    desired = desire(
+        DesiredUser("kim@acme.example", access=SA, seat="core"), unmanaged_users="remove"
+    )
+    result = plan_account(desired, current, PARTNER, CATALOGUE, EVERYTHING)
+    assert result.error is None, result.error
+    assert [(s.type, s.user) for s in result.steps] == [
+        (p.PROMOTE_SUPER_ADMIN, "kim@acme.example"),
+        (p.REMOVE_USER, "ops@acme.example"),
+        (p.SET_SEAT, "kim@acme.example"),
+    ]
