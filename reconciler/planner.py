@@ -377,32 +377,38 @@ class PlanningBlocked(Exception):
     """No order of the remaining steps keeps the invariants."""
 
 
-def split_paid_swap(chains: list[Chain]) -> bool:
-    """Break one blocked paid→paid seat move into paid→none→paid so seats can be swapped."""
+def split_paid_seat(chains: list[Chain]) -> bool:
+    """Break one blocked step that takes a paid seat in passing into two, via no seat.
+
+    A paid→paid seat move becomes paid→none→paid, so two users can swap seats;
+    a create with a paid seat becomes create-with-no-seat, then the seat, so the
+    new user can exist (say, as the next Super Admin) before the seat it needs is
+    freed. Used only when no step can go as planned.
+    """
     for chain in chains:
         draft = chain.next
-        if draft is None or draft.type != p.SET_SEAT or draft.before is None or draft.after is None:
+        if draft is None or draft.after is None:
             continue
-        before, after = draft.before["seat"], draft.after["seat"]
-        if before in PAID_SEATS and after in PAID_SEATS:
-            free = Draft(
-                p.SET_SEAT,
-                draft.email,
-                {"seat": before},
-                {"seat": "none"},
-                draft.reason + " (freed first so seats can be swapped)",
-                draft.source,
+        seat = draft.after.get("seat")
+        if seat not in PAID_SEATS:
+            continue
+        if draft.type == p.SET_SEAT and draft.before and draft.before["seat"] in PAID_SEATS:
+            why = draft.reason + " (freed first so seats can be swapped)"
+            first = Draft(
+                p.SET_SEAT, draft.email, draft.before, {"seat": "none"}, why, draft.source
             )
-            take = Draft(
-                p.SET_SEAT,
-                draft.email,
-                {"seat": "none"},
-                {"seat": after},
-                draft.reason,
-                draft.source,
+        elif draft.type == p.CREATE_USER:
+            why = draft.reason + " (with no seat until one is free)"
+            first = Draft(
+                p.CREATE_USER, draft.email, None, {**draft.after, "seat": "none"}, why, draft.source
             )
-            chain.drafts[chain.position : chain.position + 1] = [free, take]
-            return True
+        else:
+            continue
+        then = Draft(
+            p.SET_SEAT, draft.email, {"seat": "none"}, {"seat": seat}, draft.reason, draft.source
+        )
+        chain.drafts[chain.position : chain.position + 1] = [first, then]
+        return True
     return False
 
 
@@ -443,7 +449,7 @@ def schedule(
             if first_block is None:
                 first_block = (draft, problems)
         if chosen is None:
-            if split_paid_swap(pending):
+            if split_paid_seat(pending):
                 continue
             assert first_block is not None
             draft, problems = first_block

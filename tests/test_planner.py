@@ -393,3 +393,21 @@ def test_a_promotion_comes_before_its_seat_so_the_old_super_admin_can_go() -> No
         (p.REMOVE_USER, "ops@acme.example"),
         (p.SET_SEAT, "kim@acme.example"),
     ]
+
+
+def test_a_new_super_admin_is_created_without_a_seat_until_the_old_one_frees_it() -> None:
+    current = account(
+        [User(ACTOR, PA, "partner"), User("ops@acme.example", SA, "core")],
+        {"core": 1, "sales": 0, "service": 0},
+    )
+    desired = desire(
+        DesiredUser("ceo@acme.example", access=SA, seat="core"),
+        DesiredUser("ops@acme.example", state="absent"),
+    )
+    result = plan_account(desired, current, PARTNER, CATALOGUE, EVERYTHING)
+    assert result.error is None, result.error
+    assert [(s.type, s.user, (s.after or {}).get("seat")) for s in result.steps] == [
+        (p.CREATE_USER, "ceo@acme.example", "none"),
+        (p.REMOVE_USER, "ops@acme.example", None),
+        (p.SET_SEAT, "ceo@acme.example", "core"),
+    ]
