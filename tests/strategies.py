@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from reconciler.catalog import load_catalogue
@@ -178,3 +179,16 @@ def reachable(desired: DesiredAccount, current: AccountState) -> bool:
         return False
     fixed = {k: fix_user(u, PARTNER) for k, u in end.users.items()}
     return fixed == dict(end.users) and end.users.get(ACTOR) == current.users.get(ACTOR)
+
+
+@st.composite
+def scenarios(
+    draw: st.DrawFn, actors: tuple[Access, ...] = (SUPER_ADMIN, Access("partner_admin"))
+) -> tuple[AccountState, DesiredAccount]:
+    """A valid current state and a desired state reachable from it, acted on by one of ``actors``."""
+    current = draw(current_states(draw(st.sampled_from(actors))))
+    desired = replace(
+        draw(desired_accounts(current)), min_super_admins=draw(st.sampled_from([1, 1, 2]))
+    )
+    assume(reachable(desired, current))
+    return current, desired

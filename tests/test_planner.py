@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings
 
 from reconciler import plan as p
 from reconciler.diff import UNMANAGED, diff_account
@@ -30,10 +29,8 @@ from tests.strategies import (
     PARTNER,
     ROLES,
     TEAMS,
-    current_states,
-    desired_accounts,
     end_state,
-    reachable,
+    scenarios,
 )
 
 EVERYTHING = Capabilities(frozenset(p.STEP_TYPES), frozenset(SEATS), frozenset(ACCESS_KINDS))
@@ -48,17 +45,6 @@ def run(plan: AccountPlan, state: AccountState) -> list[AccountState]:
         state = simulate(state, step.type, step.user, step.after)
         states.append(state)
     return states
-
-
-@st.composite
-def scenarios(draw: st.DrawFn) -> tuple[AccountState, DesiredAccount]:
-    actor = draw(st.sampled_from([Access("super_admin"), Access("partner_admin")]))
-    current = draw(current_states(actor))
-    desired = replace(
-        draw(desired_accounts(current)), min_super_admins=draw(st.sampled_from([1, 1, 2]))
-    )
-    assume(reachable(desired, current))
-    return current, desired
 
 
 @PROPERTY
