@@ -21,7 +21,9 @@ from reconciler.errors import ConfigError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "invalid"
 
-#: Committed fixtures that fail while loading YAML -> the exact lines reported.
+#: Committed fixtures that fail while loading YAML -> the exact lines reported. A line
+#: ending in "…" is a syntax error: its place is ours to assert, but the words after
+#: "not valid YAML:" are the YAML library's and change between its versions.
 LOADER_FIXTURES: dict[str, list[str]] = {
     "duplicate-key.yaml": [
         "duplicate-key.yaml:9:9: /accounts/0/users/0/seat: duplicate key 'seat'; "
@@ -49,21 +51,18 @@ LOADER_FIXTURES: dict[str, list[str]] = {
     "empty.yaml": ["empty.yaml:1:1: /: empty file: expected a mapping of keys"],
     "comments-only.yaml": ["comments-only.yaml:1:1: /: empty file: expected a mapping of keys"],
     "not-yaml.yaml": [
-        "not-yaml.yaml:2:13: /: not valid YAML: while parsing a flow node, "
-        "did not find expected node content",
+        "not-yaml.yaml:2:13: /: not valid YAML: …",
     ],
     "multiple-documents.yaml": [
-        "multiple-documents.yaml:2:1: /: not valid YAML: expected a single document in the "
-        "stream, but found another document",
+        "multiple-documents.yaml:2:1: /: not valid YAML: …",
     ],
     "unsupported-tag.yaml": [
         "unsupported-tag.yaml:6:43: /accounts/0/users/0/access: unsupported YAML tag '!!binary'",
     ],
-    "undefined-alias.yaml": ["undefined-alias.yaml:6:43: /: not valid YAML: found undefined alias"],
+    "undefined-alias.yaml": ["undefined-alias.yaml:6:43: /: not valid YAML: …"],
     "no-yaml-files": ["no-yaml-files:1:1: /: no YAML files (*.yaml, *.yml) in this directory"],
     "broken-file-among-good": [
-        "broken-file-among-good/b.yaml:4:1: /: not valid YAML: while parsing a flow node, "
-        "did not find expected node content",
+        "broken-file-among-good/b.yaml:4:1: /: not valid YAML: …",
     ],
 }
 
@@ -87,7 +86,7 @@ BYTES_FIXTURES: dict[str, tuple[bytes, list[str]]] = {
     ),
     "control-character": (
         "partner:\n  name: Zürich\x07\n".encode(),
-        ["bad.yaml:2:15: /: not valid YAML: control characters are not allowed"],
+        ["bad.yaml:2:15: /: not valid YAML: …"],
     ),
     "utf16": (
         "partner: {}\n".encode("utf-16"),
@@ -112,10 +111,18 @@ def lines(path: str) -> list[str]:
     return [str(d) for d in check_config(path).diagnostics]
 
 
+def matches(actual: list[str], expected: list[str]) -> bool:
+    """Equal, where an expected line ending in "…" only fixes the line's start."""
+    return len(actual) == len(expected) and all(
+        a.startswith(e[:-1]) and len(a) > len(e) if e.endswith("…") else a == e
+        for a, e in zip(actual, expected, strict=True)
+    )
+
+
 @pytest.mark.parametrize("fixture", sorted(LOADER_FIXTURES))
 def test_loader_fixture_reports_exact_places(fixture: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(FIXTURES)
-    assert lines(fixture) == LOADER_FIXTURES[fixture]
+    assert matches(lines(fixture), LOADER_FIXTURES[fixture])
 
 
 @pytest.mark.parametrize("name", sorted(BYTES_FIXTURES))
@@ -125,7 +132,7 @@ def test_bytes_fixture_reports_exact_places(
     raw, expected = BYTES_FIXTURES[name]
     (tmp_path / "bad.yaml").write_bytes(raw)
     monkeypatch.chdir(tmp_path)
-    assert lines("bad.yaml") == expected
+    assert matches(lines("bad.yaml"), expected)
 
 
 def test_symlink_loop_is_reported_not_followed(

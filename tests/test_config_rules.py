@@ -213,13 +213,14 @@ def test_a_broken_file_does_not_hide_the_others(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("accounts: [\n")
     (tmp_path / "d.yaml").write_text("accounts:\n  - {id: 2, colour: blue}\n")
     lines = [str(d).replace(str(tmp_path) + "/", "") for d in check_config(tmp_path).diagnostics]
-    assert lines == [
+    # After "not valid YAML:" the words are the YAML library's, and change with it.
+    assert lines[1].startswith("c.yaml:2:1: /: not valid YAML: ")
+    assert lines[:1] + lines[2:] == [
         "b.yaml:2:21: /accounts/0/users/0: user 'x@y.example' needs an access level: "
         "set 'access' or a profile that sets it",
-        "c.yaml:2:1: /: not valid YAML: while parsing a flow node, did not find expected "
-        "node content",
         "d.yaml:2:13: /accounts/0/colour: unknown key 'colour'",
     ]
+    assert len(lines) == 3
 
 
 # --- the desired state ---------------------------------------------------------------

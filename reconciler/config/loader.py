@@ -72,10 +72,12 @@ YAML_SUFFIXES = (".yaml", ".yml")
 MAX_DEPTH = 64
 #: Values an alias may add by expansion, per file, before the file is refused.
 MAX_ALIAS_EXPANSION = 100_000
-#: libyaml's composer recurses in C; past a few ten thousand levels it overflows the
-#: stack and kills the process. Texts that could nest deeper than this are first
-#: scanned event by event (no recursion) and refused if they nest past MAX_DEPTH.
-_SAFE_COMPOSE_DEPTH = 5_000
+#: libyaml is not ours to bound: some versions overflow the C stack a few ten
+#: thousand levels deep, newer ones refuse past their own limit in their own words.
+#: A text that could nest deeper than this never reaches it: PyYAML's pure-Python
+#: parser (iterative, no limit of its own) reads it event by event first, and the
+#: text is refused at the first collection past MAX_DEPTH.
+_SAFE_COMPOSE_DEPTH = 4 * MAX_DEPTH
 
 _TAG = "tag:yaml.org,2002:"
 _STR = _TAG + "str"
@@ -532,16 +534,21 @@ def _depth_bound(text: str) -> int:
 
 
 def _scan_depth(text: str, file: str) -> Diagnostic | None:
+    """The first collection nested past MAX_DEPTH (or a syntax error before it), without libyaml."""
     depth = 0
-    for event in yaml.parse(text, Loader=_Loader):
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                mark = event.start_mark
-                line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-                return Diagnostic(file, line, col, "", f"nested deeper than {MAX_DEPTH} levels")
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+                    message = f"nested deeper than {MAX_DEPTH} levels"
+                    return Diagnostic(file, line, col, "", message)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        return _marked_error(exc, file, text)
     return None
 
 
