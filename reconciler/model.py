@@ -48,6 +48,9 @@ class Access:
         return labels.get(self.kind, self.kind)
 
 
+#: Access kinds that are permission sets: applying one resets individual permissions.
+PERMISSION_SETS = frozenset({"partner_admin", "role"})
+
 SUPER_ADMIN = Access("super_admin")
 PARTNER_ADMIN = Access("partner_admin")
 BASIC = Access("basic")
@@ -107,6 +110,17 @@ class User:
     @property
     def key(self) -> str:
         return user_key(self.email)
+
+    def with_access(self, access: Access) -> User:
+        """The user given ``access``, as HubSpot does it.
+
+        Applying a permission set (Partner Admin or a custom one) replaces the
+        user's individual permissions with the set's: the changes made on top of
+        the old access level are gone, and must be made again afterwards.
+        """
+        if access != self.access and access.kind in PERMISSION_SETS:
+            return replace(self, access=access, permissions=Permissions())
+        return replace(self, access=access)
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"email": self.email}

@@ -97,7 +97,7 @@ def simulate_user(
     user = state.users[key]
     assert after is not None
     if type_ in p.ACCESS_STEP_TYPES:
-        return key, replace(user, access=Access.parse(after["access"]))
+        return key, user.with_access(Access.parse(after["access"]))
     if type_ == p.SET_SEAT:
         return key, replace(user, seat=str(after["seat"]))
     if type_ == p.SET_PERMISSIONS:
@@ -148,7 +148,10 @@ def user_chain(change: UserChange, forbidden: frozenset[str]) -> list[Draft]:
         kept = Permissions(target.permissions.add - forbidden, target.permissions.remove)
         target = replace(target, permissions=kept)
     fields = set(change.fields)
-    if current.permissions != target.permissions:
+    # Applying a permission set resets individual permissions (HubSpot): after the
+    # access step they are the empty set, whatever they were before it.
+    granted = current.with_access(target.access) if "access" in fields else current
+    if granted.permissions != target.permissions:
         fields.add("permissions")
 
     def seat() -> list[Draft]:
@@ -169,15 +172,18 @@ def user_chain(change: UserChange, forbidden: frozenset[str]) -> list[Draft]:
         if "permissions" not in fields:
             return []
         why = f"the config sets individual permission changes for {email}"
-        before = {"permissions": current.permissions.to_data()}
+        if granted.permissions != current.permissions:
+            why = (
+                f"applying {target.access} resets the individual permissions of {email};"
+                " they are set again after it"
+            )
+        before = {"permissions": granted.permissions.to_data()}
         after = {"permissions": target.permissions.to_data()}
         return [Draft(p.SET_PERMISSIONS, email, before, after, why, src)]
 
-    becoming_pa = target.access.kind == "partner_admin" and current.access.kind != "partner_admin"
     leaving_pa = current.access.kind == "partner_admin" and target.access.kind != "partner_admin"
-    if becoming_pa:
-        drafts = permissions() + seat() + access()
-    elif leaving_pa or target.access.kind == "super_admin":
+    # Individual permissions always come after the access step, which may reset them.
+    if leaving_pa or target.access.kind == "super_admin":
         # A promotion needs no seat and may be what lets an old Super Admin (and the
         # seat it holds) go: it comes first.
         drafts = access() + seat() + permissions()

@@ -17,6 +17,7 @@ from reconciler.model import (
     AccountState,
     DesiredAccount,
     DesiredUser,
+    Permissions,
     RemovalLimit,
     User,
 )
@@ -285,12 +286,16 @@ def test_max_removals_is_reported_and_counted() -> None:
     assert any("exceed max_removals 25%" in w for w in result.warnings)
 
 
+#: What HubSpot's public API does: no individual permissions, Super Admin, Partner
+#: Admin or partner seat.
+HUBSPOT_LIKE = Capabilities(
+    frozenset(p.STEP_TYPES) - {p.SET_PERMISSIONS},
+    frozenset({"core", "sales", "service", "view_only", "none"}),
+    frozenset({"role", "basic"}),
+)
+
+
 def test_partner_admin_api_limits_make_manual_steps() -> None:
-    hubspot_like = Capabilities(
-        frozenset(p.STEP_TYPES) - {p.SET_PERMISSIONS},
-        frozenset({"core", "sales", "service", "view_only", "none"}),
-        frozenset({"role", "basic"}),
-    )
     current = account(
         [
             User("ceo@acme.example", SA, "core"),
@@ -303,7 +308,7 @@ def test_partner_admin_api_limits_make_manual_steps() -> None:
         current,
         PARTNER,
         CATALOGUE,
-        hubspot_like,
+        HUBSPOT_LIKE,
         "hubspot",
     )
     assert [(s.type, s.channel) for s in result.steps] == [
@@ -397,3 +402,49 @@ def test_a_new_super_admin_is_created_without_a_seat_until_the_old_one_frees_it(
         (p.REMOVE_USER, "ops@acme.example", None),
         (p.SET_SEAT, "ceo@acme.example", "core"),
     ]
+
+
+def test_permission_overrides_are_planned_after_the_permission_set_that_resets_them() -> None:
+    # HubSpot: applying a permission set replaces a user's individual permissions, so
+    # the overrides come after it, on every channel, and are made again after it.
+    ana = User("ana@northwind.agency", Access("basic"), "core", permissions=Permissions())
+    sam = User(
+        "sam@northwind.agency",
+        Access("basic"),
+        "core",
+        permissions=Permissions(add=frozenset({"reports.view"})),
+    )
+    current = account(
+        [User("ceo@acme.example", SA, "core"), ana, sam, User(ACTOR, SA, "partner")],
+        {"core": 3, "sales": 0, "service": 0},
+    )
+    removed = Permissions(remove=frozenset({"marketing.social.publish"}))
+    desired = desire(
+        DesiredUser("ana@northwind.agency", access=PA, seat="partner", permissions=removed),
+        # The config leaves Sam's individual permissions alone: the role's reset must
+        # not lose them.
+        DesiredUser("sam@northwind.agency", access=Access("role", "Marketing Manager")),
+    )
+    for capabilities in (EVERYTHING, HUBSPOT_LIKE):
+        result = plan_account(desired, current, PARTNER, CATALOGUE, capabilities)
+        assert result.error is None, result.error
+        order = [(s.type, s.user) for s in result.steps]
+        assert order.index((p.GRANT_PARTNER_ADMIN, "ana@northwind.agency")) < order.index(
+            (p.SET_PERMISSIONS, "ana@northwind.agency")
+        )
+        assert order.index((p.SET_ACCESS, "sam@northwind.agency")) < order.index(
+            (p.SET_PERMISSIONS, "sam@northwind.agency")
+        )
+        again = next(
+            s for s in result.steps if s.type == p.SET_PERMISSIONS and "sam" in str(s.user)
+        )
+        assert again.before == {"permissions": {"add": [], "remove": []}}
+        assert again.after == {"permissions": {"add": ["reports.view"], "remove": []}}
+        grant = next(s for s in result.steps if s.type == p.GRANT_PARTNER_ADMIN)
+        ana_permissions = next(
+            s for s in result.steps if s.type == p.SET_PERMISSIONS and "ana" in str(s.user)
+        )
+        assert grant.id in ana_permissions.depends_on
+        final = run(result, current)[-1]
+        assert final.users["sam@northwind.agency"].permissions == sam.permissions
+        assert final.users["ana@northwind.agency"].permissions == removed

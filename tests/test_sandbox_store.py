@@ -942,3 +942,32 @@ def test_every_snapshot_schema_property_has_a_description() -> None:
 
     walk(schema, "")
     assert missing == []
+
+
+def test_applying_a_permission_set_resets_individual_permissions(store: Store) -> None:
+    # Permission overrides applied before a permission set (the wrong order) are lost,
+    # as in HubSpot, so the next plan makes them again.
+    staff = "staff@acme.example"
+    added = {"permissions": {"add": ["reports.view"], "remove": []}}
+    store.execute(
+        step(p.SET_PERMISSIONS, staff, {"permissions": {"add": [], "remove": []}}, added), ADMIN
+    )
+    assert user_data(store, staff)["permissions"] == added["permissions"]
+    store.execute(
+        step(
+            p.SET_ACCESS,
+            staff,
+            {"access": {"role": "Marketing Manager"}},
+            {"access": {"role": "User Admin"}},
+        ),
+        ADMIN,
+    )
+    assert user_data(store, staff)["access"] == {"role": "User Admin"}
+    assert "permissions" not in user_data(store, staff)
+    # Setting access to what it already is applies nothing and keeps the overrides;
+    # so does leaving a permission set for no set (basic).
+    store.execute(step(p.SET_PERMISSIONS, staff, {"permissions": {}}, added), ADMIN)
+    store.execute(
+        step(p.SET_ACCESS, staff, {"access": {"role": "User Admin"}}, {"access": "basic"}), ADMIN
+    )
+    assert user_data(store, staff)["permissions"] == added["permissions"]

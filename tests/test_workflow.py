@@ -83,8 +83,19 @@ def test_saved_plan_is_shown_and_applied(example: Path) -> None:
     assert applied.exit_code == 0, applied.output
     assert "Left to do by hand (5):" in applied.stdout
     again = json.loads(run("plan", ".", "--format", "json").stdout)
-    # Only what needs a person (and the pending access request) is left.
-    assert {s["channel"] for a in again["accounts"] for s in a["steps"]} == {"manual", "approval"}
+    # Only what needs a person (and the pending access request) is left, and the
+    # individual permissions of a user whose permission set a person still has to
+    # apply: applying it resets them, so they are set again after it.
+    steps = [s for a in again["accounts"] for s in a["steps"]]
+    assert {s["channel"] for s in steps} == {"manual", "approval", "api"}
+    for step in steps:
+        if step["channel"] == "api":
+            assert step["type"] == "set_permissions"
+            earlier = {d: s for s in steps if (d := s["id"]) in step["depends_on"]}
+            assert any(
+                s["channel"] == "manual" and s["user"] == step["user"] and "access" in s["after"]
+                for s in earlier.values()
+            )
 
 
 def test_stale_saved_plan_is_refused_and_nothing_changes(example: Path) -> None:

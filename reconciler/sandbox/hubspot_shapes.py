@@ -135,7 +135,7 @@ def _with_role(user: User, role_id: Any, names: Names, billing: bool) -> tuple[U
             "PARTNER_ADMIN_NOT_ASSIGNABLE",
         )
     if not role_id:
-        return replace(user, access=BASIC), None
+        return user.with_access(BASIC), None
     found = names.roles.get(role_id)
     if found is None:
         raise invalid(f"Role with id {role_id} does not exist", "roleId", "INVALID_ROLE")
@@ -146,7 +146,7 @@ def _with_role(user: User, role_id: Any, names: Names, billing: bool) -> tuple[U
             "roleId",
             "MISSING_BILLING_WRITE",
         )
-    return replace(user, access=Access("role", name)), seat
+    return user.with_access(Access("role", name)), seat
 
 
 def _seat(value: Any, names: Names) -> str:

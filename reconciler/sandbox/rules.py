@@ -348,6 +348,8 @@ def _change(step: Step, current: User) -> tuple[User, User]:
     if step.type in ACCESS_STEP_TYPES:
         expected["access"] = Access.parse(before["access"])
         values["access"] = Access.parse(after["access"])
+        # Applying a permission set resets individual permissions, as in HubSpot.
+        values["permissions"] = current.with_access(values["access"]).permissions
         route_before, route_after = _ACCESS_ROUTES.get(step.type, (None, None))
         if route_after is not None and values["access"].kind != route_after:
             raise ValueError(f"{step.type} must end with access {route_after!r}")
