@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from reconciler.model import AccountState, DesiredAccount, DesiredUser, Permissions, Teams, User
+from reconciler.model import (
+    UNKNOWN_SEAT,
+    AccountState,
+    DesiredAccount,
+    DesiredUser,
+    Permissions,
+    Teams,
+    User,
+)
 
 CREATE = "create"
 REMOVE = "remove"
@@ -51,7 +59,8 @@ def desired_target(
     changes: dict[str, object] = {
         field: getattr(want, field)
         for field in MANAGED
-        if getattr(want, field) is not None and f"{key}.{field}" not in unknown
+        if getattr(want, field) is not None
+        and (f"{key}.{field}" not in unknown or getattr(base, field) == UNKNOWN_SEAT)
     }
     if current is None:
         changes.setdefault("teams", Teams())
@@ -82,6 +91,12 @@ def assume_unknown(
     The plan never changes a field it cannot see (it would change it again on
     every run), and the invariants are checked as if the configured value were
     there; the warning tells a reviewer what to check by hand.
+
+    Seats are the exception: a seat costs money and a person can check it, so an
+    unreadable seat is taken as configured only once a person has confirmed it
+    (``seat_confirmed``, or a Partner Admin's partner seat, which HubSpot itself
+    guarantees). Until then it is :data:`UNKNOWN_SEAT`, and the plan keeps a
+    step to set it.
     """
     if not current.unknown:
         return current, []
@@ -92,8 +107,13 @@ def assume_unknown(
         if have is None or want.state != "present":
             continue
         target = have
+        if f"{key}.seat" in current.unknown and want.seat is not None:
+            confirmed = seat_confirmed(want, have, current.unknown)
+            target = replace(target, seat=want.seat if confirmed else UNKNOWN_SEAT)
         for field in MANAGED:
             value = getattr(want, field)
+            if field == "seat":
+                continue
             if f"{key}.{field}" in current.unknown and value is not None:
                 target = replace(target, **{field: value})
                 if value != getattr(have, field):
@@ -104,6 +124,18 @@ def assume_unknown(
         for label, emails in sorted(assumed.items())
     ]
     return replace(current, users=users), notes
+
+
+def seat_confirmed(want: DesiredUser, have: User, unknown: frozenset[str]) -> bool:
+    """Whether an unreadable seat is known all the same to be the configured one."""
+    if want.seat_confirmed is not None and want.seat_confirmed == want.seat:
+        return True
+    # HubSpot gives Partner Admin only to a user holding the partner seat.
+    return (
+        want.seat == "partner"
+        and have.access.kind == "partner_admin"
+        and f"{have.key}.access" not in unknown
+    )
 
 
 def matches(want: DesiredUser, have: User) -> bool:

@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from reconciler.catalog import Catalogue
-from reconciler.model import PAID_SEATS, AccountState, Partner, User, user_key
+from reconciler.model import PAID_SEATS, AccountState, Partner, User, unknown_capacity, user_key
+
+#: The capacity taken for a paid seat type whose count cannot be read: never exceeded.
+_UNJUDGED = 10**9
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,17 @@ def ineligible_partner_users(state: AccountState, ctx: Context) -> frozenset[str
 def seat_overflow(state: AccountState) -> dict[str, int]:
     """4. Paid seats in use never exceed those the account owns, per seat type."""
     used = state.seats_used()
-    return {s: max(0, used[s] - int(state.seats_owned.get(s, 0))) for s in PAID_SEATS}
+    return {s: max(0, used[s] - owned) for s, owned in _capacity(state).items()}
+
+
+def _capacity(state: AccountState) -> dict[str, int]:
+    """Paid seats owned per type; a type whose count cannot be read is not judged."""
+    return {
+        s: int(state.seats_owned.get(s, 0))
+        if unknown_capacity(s) not in state.unknown
+        else _UNJUDGED
+        for s in PAID_SEATS
+    }
 
 
 def forbidden_partner_admin_permissions(
@@ -226,12 +239,12 @@ class Tally:
         missing = actor_baseline - (self.actor if self.actor is not None else frozenset())
         if self.actor is None and actor_baseline:
             missing = missing | {"(the actor user itself)"}
-        owned = self.state.seats_owned
+        owned = _capacity(self.state)
         return Measures(
             max(0, ctx.min_super_admins - self.super_admins),
             self.pa_without_seat,
             self.ineligible,
-            {s: max(0, self.used[s] - int(owned.get(s, 0))) for s in PAID_SEATS},
+            {s: max(0, self.used[s] - owned[s]) for s in PAID_SEATS},
             self.forbidden,
             frozenset(missing),
         )

@@ -14,6 +14,16 @@ from typing import Any
 
 SEATS: tuple[str, ...] = ("partner", "core", "sales", "service", "view_only", "none")
 PAID_SEATS: tuple[str, ...] = ("core", "sales", "service")
+#: A seat the provider cannot read and no person has confirmed: never a desired
+#: seat, so the plan keeps a step to set the seat until someone confirms it.
+UNKNOWN_SEAT = "unknown"
+
+
+def unknown_capacity(seat: str) -> str:
+    """The ``AccountState.unknown`` entry for a paid seat type whose count cannot be read."""
+    return f"seats_owned.{seat}"
+
+
 ACCESS_KINDS: tuple[str, ...] = ("super_admin", "partner_admin", "role", "basic")
 PARTNER_ACCESS: tuple[str, ...] = ("none", "pending", "granted")
 UNMANAGED_POLICIES: tuple[str, ...] = ("ignore", "report", "remove")
@@ -188,7 +198,10 @@ class AccountState:
 
     ``unknown`` lists "email.field" facts the provider could not read (for
     HubSpot, e.g. whether a user is a Partner Admin); the diff never plans a
-    change of an unknown field, so plans do not thrash.
+    change of an unknown field, so plans do not thrash. It also lists paid seat
+    types whose count could not be read (:func:`unknown_capacity`): invariant 4
+    is not judged for them. ``grants`` is what the provider's credential for
+    this account may do (HubSpot: the token's scopes), None where not known.
     """
 
     id: int
@@ -199,6 +212,7 @@ class AccountState:
     users: Mapping[str, User] = field(default_factory=dict)
     partner_access: str = "granted"
     unknown: frozenset[str] = frozenset()
+    grants: frozenset[str] | None = None
 
     def with_user(self, user: User) -> AccountState:
         users = dict(self.users)
@@ -228,6 +242,7 @@ class AccountState:
             "teams": sorted(self.teams),
             "users": [self.users[k].to_data() for k in sorted(self.users)],
             "unknown": sorted(self.unknown),
+            **({"grants": sorted(self.grants)} if self.grants is not None else {}),
         }
 
 
@@ -252,6 +267,8 @@ class DesiredUser:
     state: str = "present"
     access: Access | None = None
     seat: str | None = None
+    #: The seat a person confirmed by hand, where the provider cannot read seats.
+    seat_confirmed: str | None = None
     first_name: str | None = None
     last_name: str | None = None
     teams: Teams | None = None

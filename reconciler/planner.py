@@ -30,6 +30,7 @@ from reconciler.instructions import manual_instructions
 from reconciler.invariants import Context, Tally, actor_permissions, new_violations, violations
 from reconciler.model import (
     PAID_SEATS,
+    UNKNOWN_SEAT,
     Access,
     AccountState,
     DesiredAccount,
@@ -326,6 +327,7 @@ def plan_account(
     if current.partner_access != "granted":
         return plan_access_request(desired, current, name)
     ctx = Context(partner, desired.actor, catalogue, desired.min_super_admins)
+    capabilities = capabilities.for_account(current)
     current, warnings = assume_unknown(desired, current)
     changes = diff_account(desired, current)
     warnings += [
@@ -353,7 +355,8 @@ def plan_account(
                 name,
                 error=f"{change.source}: refusing to remove the tool's own actor {desired.actor}",
             )
-        chains.append(Chain(change.key, user_chain(change, catalogue.partner_admin_forbidden)))
+        drafts = user_chain(change, catalogue.partner_admin_forbidden)
+        chains.append(Chain(change.key, seat_apart(drafts, capabilities)))
     problems = check_references(desired, current, changes)
     if problems:
         return AccountPlan(desired.id, name, error="; ".join(problems), warnings=tuple(warnings))
@@ -377,6 +380,33 @@ def plan_account(
         removal_limit=limit,
         seats=seat_impact(steps),
     )
+
+
+def seat_apart(drafts: list[Draft], capabilities: Capabilities) -> list[Draft]:
+    """A create the API can make but for its seat: made without a seat, then the seat set.
+
+    HubSpot's API versions without seats still create users; the seat is then a
+    step of its own (for a person), which the plan keeps until it is confirmed.
+    """
+    split: list[Draft] = []
+    for draft in drafts:
+        after = draft.after
+        if draft.type == p.CREATE_USER and after is not None:
+            bare = {**after, "seat": UNKNOWN_SEAT}
+            if not capabilities.executes(draft.type, None, after) and capabilities.executes(
+                draft.type, None, bare
+            ):
+                seat, email = after["seat"], draft.email
+                why = f"the config gives {email} the {seat} seat"
+                split += [
+                    replace(draft, after=bare, reason=draft.reason + "; its seat is a step apart"),
+                    Draft(
+                        p.SET_SEAT, email, {"seat": UNKNOWN_SEAT}, {"seat": seat}, why, draft.source
+                    ),
+                ]
+                continue
+        split.append(draft)
+    return split
 
 
 class PlanningBlocked(Exception):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -15,10 +17,11 @@ from reconciler import plan as p
 from reconciler.apply import APPLIED, ApplyReport
 from reconciler.engine import apply_plan, make_plan
 from reconciler.errors import ProviderError, RateLimitError
-from reconciler.model import Config, DesiredAccount
+from reconciler.model import AccountState, Config, DesiredAccount
 from reconciler.plan import Plan
 from reconciler.providers.base import Provider
 from reconciler.providers.hubspot import HubSpotProvider, RetryPolicy
+from reconciler.providers.hubspot.versions import TOKEN_INFO, VERSIONS
 from reconciler.providers.sandbox import SandboxProvider
 from reconciler.sandbox.server import (
     DEFAULT_SEAT_NAMES,
@@ -44,7 +47,8 @@ from tests.served import (
     write_fleet,
 )
 
-USERS = "/settings/v3/users/"
+BETA = VERSIONS["2026-09-beta"]
+USERS = BETA.collection
 
 
 @pytest.fixture
@@ -152,6 +156,7 @@ def test_what_the_api_cannot_do_is_planned_for_a_person(
         (p.CREATE_USER, "new3@northwind.agency"),  # as Partner Admin
         (p.CREATE_USER, "new4@acme.example"),  # with individual permissions
         (p.SET_SEAT, "owner@bluebird.example"),  # a paid seat; the actor is Partner Admin
+        (p.SET_ACCESS, "staff@acme.example"),  # clearing a permission set: not documented
         (p.REQUEST_ACCESS, ACTOR),
     }
 
@@ -185,12 +190,12 @@ def test_current_state_reads_access_seats_teams_and_names_through_the_configured
     assert {f"{key}.permissions" for key in users} <= state.unknown
 
 
-def test_a_seat_without_a_hubspot_name_is_unknown_and_never_changed(
+def test_a_seat_whose_hubspot_name_is_not_ours_is_unknown_and_stays_in_the_plan(
     files: FleetFiles, served: tuple[ServedSandbox, Store]
 ) -> None:
     server, _ = served
-    names = {k: v for k, v in DEFAULT_SEAT_NAMES.items() if k != "view_only"}
-    config, provider = open_hubspot(files, server.url, seat_names=names)
+    # The server calls it "View-Only Seat"; this config expects another name.
+    config, provider = open_hubspot(files, server.url, seat_names={"view_only": "Viewer Seat"})
     try:
         state = provider.read_account(desired_account(5001))
         plan = make_plan(config, provider)
@@ -198,15 +203,14 @@ def test_a_seat_without_a_hubspot_name_is_unknown_and_never_changed(
         provider.close()
     assert "ops@acme.example.seat" in state.unknown
     assert "ceo@acme.example.seat" not in state.unknown
-    assert not [s for s in plan.steps if s.type == p.SET_SEAT and s.user == "ops@acme.example"]
-    # Ana's seat is unknown: the plan takes it to be the configured partner seat, says
-    # so, and makes her Partner Admin by hand without planning a seat it cannot see.
+    # A seat it cannot read is never assumed to be the configured one: it stays a
+    # step until it is read (or a person confirms it), never silently dropped.
+    seats = {s.user: (s.before, s.after) for s in plan.steps if s.type == p.SET_SEAT}
+    assert seats["ops@acme.example"] == ({"seat": "unknown"}, {"seat": "core"})
+    assert seats["ana@northwind.agency"] == ({"seat": "unknown"}, {"seat": "partner"})
     acme = next(a for a in plan.accounts if a.account == 5001)
     assert acme.error is None
-    assert any("cannot read the seat of" in w and "check by hand" in w for w in acme.warnings)
-    # A view-only seat has no HubSpot name here, so the provider cannot assign one.
-    creates = [s for s in plan.steps if s.type == p.CREATE_USER and s.account == 5004]
-    assert creates and {s.channel for s in creates} == {"manual"}
+    assert not any("cannot read the seat of" in w for w in acme.warnings)
 
 
 # -- counting requests at the server ----------------------------------------------------------
@@ -224,15 +228,17 @@ def test_reads_are_the_pages_roles_teams_details_and_seats_and_writes_one_per_ap
         log = api_requests(server.api.requests())
         per_account: dict[int | None, Counter[str]] = {}
         for entry in log:
-            assert entry.method == "GET" and entry.status == 200
+            assert entry.method == ("POST" if entry.path == TOKEN_INFO else "GET")
+            assert entry.status == 200
             per_account.setdefault(entry.account, Counter())[entry.path] += 1
         for account, count in users.items():
             assert per_account[account] == {
-                "/account-info/v3/details": 1,
+                BETA.details: 1,
+                TOKEN_INFO: 1,
                 USERS: max(1, math.ceil(count / page_size)),
-                "/settings/v3/users/roles": 1,
-                "/settings/v3/users/teams": 1,
-                "/settings/users/2026-09-beta/seats": 1,
+                BETA.roles: 1,
+                BETA.teams: 1,
+                BETA.seats: 1,
             }
         assert per_account[5004][USERS] == 6  # 231 users, 40 a page
         server.api.clear_requests()
@@ -311,7 +317,8 @@ def test_a_create_whose_answer_was_lost_is_looked_up_before_it_is_sent_again(
 ) -> None:
     # Every create's connection is dropped, half of the time after the user was
     # created: the provider must look before it sends the create again.
-    settings = ServerSettings(faults=Faults(drop_rate=1.0, seed=7, methods=frozenset({"POST"})))
+    faults = Faults(drop_rate=1.0, seed=7, methods=frozenset({"POST"}), paths=frozenset({USERS}))
+    settings = ServerSettings(faults=faults)
     with serving(files, settings) as (server, store):
         config, provider = open_hubspot(files, server.url)
         try:
@@ -330,7 +337,7 @@ def test_a_create_whose_answer_was_lost_is_looked_up_before_it_is_sent_again(
             if e["step_type"] == p.CREATE_USER and e["outcome"] == "ok"
         ]
     assert [e["user"] for e in rows] == [create.user]
-    posts = [r for r in log if r.method == "POST"]
+    posts = [r for r in log if r.method == "POST" and r.path != TOKEN_INFO]
     assert posts and all(r.dropped for r in posts)
     lookups = [r for r in log if r.method == "GET"]
     assert len(lookups) == len(posts)  # one look after every lost create
@@ -397,7 +404,11 @@ def test_a_token_for_another_portal_writes_nothing(
     assert comparable(store)["accounts"][0] == before
     bluebird = next(a for a in report.accounts if a.account == 5002)
     # Bluebird's token was used for both accounts; it wrote only Bluebird's own steps.
-    writes = [r for r in server.api.requests() if r.method != "GET" and r.account == 5002]
+    writes = [
+        r
+        for r in server.api.requests()
+        if r.method != "GET" and r.account == 5002 and r.path != TOKEN_INFO
+    ]
     assert len(writes) == bluebird.count(APPLIED) == 2
 
 
@@ -417,31 +428,67 @@ def test_a_missing_variable_is_named_and_nothing_is_sent(
     assert server.api.requests() == []
 
 
-def test_other_4xx_are_not_retried_and_carry_hubspots_message(
+def with_scopes(files: FleetFiles, account: int, scopes: list[str]) -> None:
+    """Give one account's private app other scopes in the served snapshot."""
+    snapshot = yaml.safe_load((files.root / "snapshot.yaml").read_text())
+    for data in snapshot["accounts"]:
+        if data["id"] == account:
+            data["tokens"][0]["scopes"] = scopes
+    (files.root / "snapshot.yaml").write_text(yaml.safe_dump(snapshot))
+
+
+def test_a_token_without_write_scope_makes_every_step_manual_and_sends_no_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = write_fleet(rich_fleet(), tmp_path / "fleet", monkeypatch)
-    snapshot = yaml.safe_load((files.root / "snapshot.yaml").read_text())
-    for account in snapshot["accounts"]:
-        if account["id"] == 5002:
-            account["tokens"][0]["scopes"] = ["settings.users.read", "settings.users.teams.read"]
-    (files.root / "snapshot.yaml").write_text(yaml.safe_dump(snapshot))
+    with_scopes(files, 5002, ["settings.users.read", "settings.users.teams.read"])
     with serving(files) as (server, _):
         config, provider = open_hubspot(files, server.url)
         try:
-            report = apply_plan(make_plan(config, provider), config, provider)
+            plan = make_plan(config, provider)
+            report = apply_plan(plan, config, provider)
         finally:
             provider.close()
         log = server.api.requests()
-    bluebird = next(a for a in report.accounts if a.account == 5002)
-    failed = [o for o in bluebird.outcomes if o.status == "failed"]
-    assert len(failed) == 1
-    message = failed[0].message
-    assert "403 MISSING_SCOPES" in message and "settings.users.write" in message
+    bluebird = next(a for a in plan.accounts if a.account == 5002)
+    assert bluebird.steps and {s.channel for s in bluebird.steps} == {"manual"}
+    assert not [r for r in log if r.account == 5002 and r.method in ("PUT", "DELETE")]
+    assert not [r for r in log if r.status == 403]
+    assert not [a for a in report.accounts if a.failed]
+
+
+def test_other_4xx_are_not_retried_and_carry_hubspots_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scopes allow writing users but not billing; a permission set with a paid seat
+    # needs billing too, which only HubSpot's 403 tells.
+    files = write_fleet(rich_fleet(), tmp_path / "fleet", monkeypatch)
+    scopes = ["settings.users.read", "settings.users.write", "settings.users.teams.read"]
+    with_scopes(files, 5002, scopes)
+    create = p.Step(
+        "x",
+        5002,
+        p.CREATE_USER,
+        "new@bluebird.example",
+        None,
+        user("new@bluebird.example", {"role": "Sales Rep"}, "unknown"),
+        "",
+    )
+    with serving(files) as (server, store):
+        _, provider = open_hubspot(files, server.url)
+        try:
+            with pytest.raises(ProviderError) as caught:
+                provider.execute(create, desired_account(5002))
+        finally:
+            provider.close()
+        log = server.api.requests()
+        assert store.get_user_by_email(5002, "new@bluebird.example") is None
+    message = str(caught.value)
+    assert "403 MISSING_SCOPES" in message and "settings.billing.write" in message
     assert "correlationId" in message
-    refused = [r for r in log if r.account == 5002 and r.status == 403]
+    assert token_for(5002) not in message
+    refused = [r for r in log if r.status == 403]
     assert len(refused) == 1  # never retried
-    assert not [a for a in report.accounts if a.account != 5002 and a.failed]
 
 
 def test_turning_off_super_admin_is_a_manual_step_and_sends_nothing(
@@ -479,18 +526,44 @@ def test_turning_off_super_admin_is_a_manual_step_and_sends_nothing(
     assert log == []
 
 
-def test_capabilities_follow_the_configured_seat_names(tmp_path: Path) -> None:
+def test_capabilities_follow_the_version_and_the_tokens_scopes(tmp_path: Path) -> None:
     files = bulk_fleet(1, 1).write(tmp_path / "fleet")
-    config = files.hubspot_config("http://127.0.0.1:9", seat_names={"core": "Core Seat"})
+    for name in ("v3", "2026-03"):
+        without_seats = HubSpotProvider(
+            files.hubspot_config("http://127.0.0.1:9", api_version=name)
+        )
+        caps = without_seats.capabilities
+        without_seats.close()
+        assert p.SET_SEAT not in caps.step_types and caps.seats == frozenset()
+        # A create goes through; its seat is a step of its own.
+        assert caps.executes(p.CREATE_USER, None, user("a@b.example", "basic", "unknown"))
+        assert not caps.executes(p.CREATE_USER, None, user("a@b.example", "basic", "core"))
+    config = files.hubspot_config("http://127.0.0.1:9")
     provider = HubSpotProvider(config)
     try:
         caps = provider.capabilities
-        assert caps.seats == {"none", "core"}
+        assert caps.seats == {"none", "core", "sales", "service", "view_only"}
         assert caps.access == {"role", "basic"}
+        # Clearing what no version documents how to clear is for a person.
+        assert not caps.executes(p.SET_ACCESS, {"access": {"role": "Viewer"}}, {"access": "basic"})
+        assert not caps.executes(
+            p.SET_TEAMS, {"teams": {"primary": "Sales"}}, {"teams": {"secondary": ["Sales"]}}
+        )
+        assert caps.executes(
+            p.SET_TEAMS, {"teams": {"primary": "Sales"}}, {"teams": {"primary": "Support"}}
+        )
+        # The token's scopes narrow them, account by account.
+        scoped = AccountState(7000, grants=frozenset({"settings.users.write"}))
+        no_billing = caps.for_account(scoped)
+        assert no_billing.seats == {"none", "view_only"}
+        assert not no_billing.executes(p.SET_SEAT, {"seat": "none"}, {"seat": "core"})
+        read_only = caps.for_account(AccountState(7000, grants=frozenset({"settings.users.read"})))
+        assert not read_only.executes(p.SET_NAME, {"first_name": "A"}, {"first_name": "B"})
+        assert caps.for_account(AccountState(7000)) is caps
         assert caps.executes(p.SET_SEAT, {"seat": "none"}, {"seat": "core"})
         assert not caps.executes(p.SET_SEAT, {"seat": "core"}, {"seat": "partner"})
         assert not caps.executes(p.SET_SEAT, {"seat": "partner"}, {"seat": "core"})
-        assert not caps.executes(p.SET_SEAT, {"seat": "core"}, {"seat": "sales"})
+        assert caps.executes(p.SET_SEAT, {"seat": "core"}, {"seat": "sales"})
         assert not caps.executes(
             p.PROMOTE_SUPER_ADMIN, {"access": "basic"}, {"access": "super_admin"}
         )
@@ -521,3 +594,135 @@ def test_capabilities_follow_the_configured_seat_names(tmp_path: Path) -> None:
             provider.execute(demote, DesiredAccount(7000, actor=ACTOR))
     finally:
         provider.close()
+
+
+# -- seats per API version: plan, apply, plan again ------------------------------------------
+
+
+class Recording(httpx.BaseTransport):
+    """The provider's real requests, as sent, on their way to the server."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.sent: list[tuple[str, str, Any]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else None
+        self.sent.append((request.method, request.url.path, body))
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def seat_fleet() -> Fleet:
+    """Seat changes of every kind the API could make, and nothing a person must do."""
+    current = {
+        "id": 8001,
+        "name": "Harbor",
+        "seats_owned": {"core": 2, "sales": 2, "service": 1},
+        "roles": [{"name": "Viewer", "permissions": ["reports.view"]}],
+        "teams": ["Support"],
+        "users": [
+            user(ACTOR, "super_admin", "none"),
+            user("moves@harbor.example", "basic", "core"),
+            user("frees@harbor.example", "basic", "sales"),
+            user("views@harbor.example", {"role": "Viewer"}, "none"),
+        ],
+    }
+    desired = {
+        "id": 8001,
+        "name": "Harbor",
+        "users": [
+            user("moves@harbor.example", "basic", "sales"),
+            user("frees@harbor.example", "basic", "none"),
+            user("views@harbor.example", {"role": "Viewer"}, "view_only"),
+            user("New.Person+ops@Harbor.example", "basic", "service", first_name="Nia"),
+            user("plain@harbor.example", {"role": "Viewer"}, "core"),
+        ],
+    }
+    return Fleet([current], [desired])
+
+
+def declared_seats(files: FleetFiles) -> dict[str, str]:
+    return {
+        u["email"].lower(): u["seat"]
+        for a in files.fleet.desired
+        for u in a["users"]
+        if "seat" in u
+    }
+
+
+def test_without_seats_in_the_api_no_seat_is_sent_and_none_is_silently_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = write_fleet(seat_fleet(), tmp_path / "fleet", monkeypatch)
+    recording = Recording()
+    with serving(files) as (server, store):
+        config = files.hubspot_config(server.url, api_version="v3")
+        provider = HubSpotProvider(config, retry=FAST_RETRY, transport=recording)
+        try:
+            first = make_plan(config, provider)
+            report = apply_plan(first, config, provider)
+            second = make_plan(config, provider)
+        finally:
+            provider.close()
+        seats = {u["email"].lower(): u["seat"] for u in store.export()["accounts"][0]["users"]}
+    assert_no_failure(report)
+    # No request carries a seat, and every path is v3's.
+    assert recording.sent
+    for method, path, body in recording.sent:
+        assert not (isinstance(body, dict) and "seatNames" in body), (method, path, body)
+        assert path.startswith(("/settings/v3/users/", "/account-info/v3/", TOKEN_INFO))
+    # Users were created and changed by API; their seats are steps for a person...
+    assert {(s.type, s.channel) for s in first.steps if s.type != p.SET_SEAT} <= {
+        (p.CREATE_USER, "api"),
+    }
+    # ...and every desired seat is either in the account or still in the second plan.
+    still = {s.user.lower(): s.after["seat"] for s in second.steps if s.type == p.SET_SEAT}
+    for email, seat in declared_seats(files).items():
+        assert seats.get(email) == seat or still.get(email) == seat, email
+    assert {s.channel for s in second.steps} == {"manual"}
+    assert all(s.before == {"seat": "unknown"} for s in second.steps)
+
+
+def test_a_confirmed_seat_leaves_the_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fleet = seat_fleet()
+    for desired_user in fleet.desired[0]["users"]:
+        desired_user["seat_confirmed"] = desired_user["seat"]
+    files = write_fleet(fleet, tmp_path / "fleet", monkeypatch)
+    with serving(files) as (server, _):
+        config = files.hubspot_config(server.url, api_version="2026-03")
+        provider = HubSpotProvider(config, retry=FAST_RETRY)
+        try:
+            plan = make_plan(config, provider)
+        finally:
+            provider.close()
+    # Users that exist and whose seat a person confirmed have no seat step; a user
+    # still to be created gets its seat set (by a person) after the create.
+    seat_steps = {s.user for s in plan.steps if s.type == p.SET_SEAT}
+    assert seat_steps == {s.user for s in plan.steps if s.type == p.CREATE_USER}
+    assert seat_steps == {"New.Person+ops@Harbor.example", "plain@harbor.example"}
+
+
+def test_with_seats_in_the_api_seats_are_applied_and_the_second_plan_is_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = write_fleet(seat_fleet(), tmp_path / "fleet", monkeypatch)
+    recording = Recording()
+    with serving(files) as (server, store):
+        config = files.hubspot_config(server.url, api_version="2026-09-beta")
+        provider = HubSpotProvider(config, retry=FAST_RETRY, transport=recording)
+        try:
+            first = make_plan(config, provider)
+            report = apply_plan(first, config, provider)
+            second = make_plan(config, provider)
+        finally:
+            provider.close()
+        seats = {u["email"].lower(): u["seat"] for u in store.export()["accounts"][0]["users"]}
+    assert_no_failure(report)
+    assert {s.channel for s in first.steps} == {"api"}
+    assert any(isinstance(b, dict) and "seatNames" in b for _, _, b in recording.sent)
+    assert second.steps == ()
+    for email, seat in declared_seats(files).items():
+        assert seats[email] == seat

@@ -351,16 +351,50 @@ def test_what_the_provider_cannot_read_is_assumed_as_configured_and_said() -> No
         account([User("ceo@acme.example", SA, "core"), User(ACTOR, SA, "core"), ben]),
         unknown=frozenset({"ben@northwind.agency.seat", "ben@northwind.agency.permissions"}),
     )
-    desired = desire(DesiredUser("ben@northwind.agency", access=PA, seat="partner"))
+    perms = Permissions(remove=frozenset({"marketing.social.publish"}))
+    desired = desire(
+        DesiredUser("ben@northwind.agency", access=PA, seat="partner", permissions=perms)
+    )
     result = plan_account(desired, current, PARTNER, CATALOGUE, hubspot_like, "hubspot")
     assert result.error is None
-    assert [(s.type, s.channel) for s in result.steps] == [(p.MIGRATE_TO_PARTNER_ADMIN, "manual")]
-    assert (
-        "cannot read the seat of ben@northwind.agency; assumed as configured, check by hand"
-        in result.warnings
+    # A seat it cannot read is never assumed: it stays a step for a person...
+    assert [(s.type, s.channel, s.before, s.after) for s in result.steps] == [
+        (p.SET_SEAT, "manual", {"seat": "unknown"}, {"seat": "partner"}),
+        (
+            p.MIGRATE_TO_PARTNER_ADMIN,
+            "manual",
+            {"access": "super_admin"},
+            {"access": "partner_admin"},
+        ),
+        (
+            p.SET_PERMISSIONS,
+            "manual",
+            {"permissions": {"add": [], "remove": []}},
+            {"permissions": {"add": [], "remove": ["marketing.social.publish"]}},
+        ),
+    ]
+    # ...while individual permissions it cannot read are taken as configured, and said.
+    assert result.warnings == (
+        "cannot read the individual permissions of ben@northwind.agency; assumed as configured,"
+        " check by hand",
     )
     # Planning the same state again plans the same: nothing thrashes.
     assert plan_account(desired, current, PARTNER, CATALOGUE, hubspot_like, "hubspot") == result
+    # Once a person confirms the seat, it is taken as configured.
+    confirmed = desire(
+        DesiredUser(
+            "ben@northwind.agency",
+            access=PA,
+            seat="partner",
+            seat_confirmed="partner",
+            permissions=perms,
+        )
+    )
+    result = plan_account(confirmed, current, PARTNER, CATALOGUE, hubspot_like, "hubspot")
+    assert [s.type for s in result.steps] == [p.MIGRATE_TO_PARTNER_ADMIN, p.SET_PERMISSIONS]
+    # A Partner Admin holds the partner seat: HubSpot guarantees it, no confirmation needed.
+    done = current.with_user(replace(ben, access=PA))
+    assert plan_account(desired, done, PARTNER, CATALOGUE, hubspot_like, "hubspot").steps == ()
 
 
 def test_a_promotion_comes_before_its_seat_so_the_old_super_admin_can_go() -> None:

@@ -104,6 +104,7 @@ def _user(
         state="present",
         access=values.access(access) if access is not None else None,
         seat=data.get("seat"),
+        seat_confirmed=user.get("seat_confirmed"),
         first_name=data.get("first_name"),
         last_name=data.get("last_name"),
         teams=values.teams(teams) if teams is not None else None,

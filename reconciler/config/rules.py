@@ -206,7 +206,7 @@ def _check_user(
         if user_key(email) == actor:
             message = "the actor cannot be declared absent: the tool never removes its own actor"
             yield account.diagnostic(f"{sub}/state", message)
-        for key in ("profile", "access", "seat", "teams", "permissions"):
+        for key in ("profile", "access", "seat", "seat_confirmed", "teams", "permissions"):
             if key in user:
                 message = f"'{email}' is absent (to be removed), so '{key}' means nothing here"
                 yield account.diagnostic(f"{sub}/{key}", message, at_key=True)

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from reconciler.model import AccountState, DesiredAccount
+from reconciler.model import UNKNOWN_SEAT, AccountState, DesiredAccount
 from reconciler.plan import REMOVE_USER, Step
 
 
@@ -59,12 +59,17 @@ class Capabilities:
             if not data:
                 continue
             seat = data.get("seat")
-            if seat is not None and seat not in self.seats:
+            # An unknown seat is one the step neither chooses nor takes away.
+            if seat is not None and seat != UNKNOWN_SEAT and seat not in self.seats:
                 return False
             kind = self._access_kind(data)
             if kind is not None and kind not in self.access:
                 return False
         return True
+
+    def for_account(self, state: AccountState) -> Capabilities:
+        """What the API can do in one account (a provider may narrow it per account)."""
+        return self
 
     @staticmethod
     def _access_kind(data: Mapping[str, Any]) -> str | None:

@@ -1,6 +1,9 @@
 """The sandbox server's endpoints: HubSpot's users, roles, teams, account details and seats.
 
-Each reads or writes one account's :class:`~reconciler.sandbox.store.Store`
+Every version of the user provisioning API is served at its own paths
+(:data:`~reconciler.providers.hubspot.versions.VERSIONS`), with exactly the
+fields that version documents; the seats list only where a version has one.
+Each request reads or writes one account's :class:`~reconciler.sandbox.store.Store`
 rows: the account whose token the server's gate checked before routing the
 request here. Every write goes through the store's rules, acting as the
 partner's actor where the actor is a user of the account.
@@ -8,7 +11,10 @@ partner's actor where the actor is a user of the account.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
@@ -16,6 +22,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from reconciler.model import PAID_SEATS, User
+from reconciler.providers.hubspot.versions import (
+    BILLING_WRITE_SCOPE,
+    TOKEN_INFO,
+    VERSIONS,
+    ApiVersion,
+)
 from reconciler.sandbox.hubspot_errors import invalid, missing_scope, not_found, refused
 from reconciler.sandbox.hubspot_shapes import (
     PARTNER_ADMIN_ROLE_ID,
@@ -23,6 +35,7 @@ from reconciler.sandbox.hubspot_shapes import (
     TEAMS_READ,
     WRITE,
     Names,
+    check_body,
     user_from_body,
     user_json,
 )
@@ -31,8 +44,6 @@ from reconciler.sandbox.store import RefusedError, Store, TokenRow, UserRow
 if TYPE_CHECKING:
     from reconciler.sandbox.server import ServerSettings
 
-#: The dated beta that lists seats (the v3 API has no seats endpoint).
-SEATS_PATH = "/settings/users/2026-09-beta/seats"
 #: Where the gate puts the checked token for the endpoints.
 TOKEN_KEY = "hubspot.token"
 MAX_PAGE = 100
@@ -50,43 +61,54 @@ class Endpoints:
         self.settings = settings
 
     def routes(self) -> list[Route]:
-        users, user = self._users, self._user
-        return [
-            Route("/settings/v3/users/roles", self._roles, methods=["GET"]),
-            Route("/settings/v3/users/teams", self._teams, methods=["GET"]),
-            Route("/settings/v3/users/", users, methods=["GET", "POST"]),
-            Route("/settings/v3/users", users, methods=["GET", "POST"]),
-            Route("/settings/v3/users/{user_id:path}", user, methods=["GET", "PUT", "DELETE"]),
-            Route("/account-info/v3/details", self._details, methods=["GET"]),
-            Route(SEATS_PATH, self._seats, methods=["GET"]),
-        ]
+        routes = [Route(TOKEN_INFO, self._token_info, methods=["POST"])]
+        details = {api.details for api in VERSIONS.values()}
+        routes += [Route(path, self._details, methods=["GET"]) for path in sorted(details)]
+        for api in VERSIONS.values():
+            users, user = partial(self._users, api), partial(self._user, api)
+            routes += [
+                Route(api.roles, self._roles, methods=["GET"]),
+                Route(api.teams, self._teams, methods=["GET"]),
+                Route(api.collection, users, methods=["GET", "POST"]),
+            ]
+            if api.seats is not None:
+                routes.append(Route(api.seats, self._seats, methods=["GET"]))
+            routes.append(
+                Route(
+                    api.users + "/{user_id:path}",
+                    user,
+                    methods=["GET", "PUT", "DELETE"],
+                    name=f"{api.name}-user",
+                )
+            )
+        return routes
 
     # -- reads ------------------------------------------------------------------------
 
-    async def _users(self, request: Request) -> Response:
+    async def _users(self, api: ApiVersion, request: Request) -> Response:
         if request.method == "POST":
-            return await self._create(request)
+            return await self._create(api, request)
         token = _require(request, READ)
         limit = _limit(request.query_params.get("limit"))
         after = _cursor(request.query_params.get("after"))
         names = self._names(token.account)
         rows = [r for r in self.store.list_users(token.account) if r.id > after]
         page = rows[:limit]
-        body: dict[str, Any] = {"results": [user_json(r, names) for r in page]}
+        body: dict[str, Any] = {"results": [user_json(r, names, api) for r in page]}
         if len(rows) > limit:
             cursor = str(page[-1].id)
             link = request.url.include_query_params(after=cursor, limit=limit)
             body["paging"] = {"next": {"after": cursor, "link": str(link)}}
         return JSONResponse(body)
 
-    async def _user(self, request: Request) -> Response:
+    async def _user(self, api: ApiVersion, request: Request) -> Response:
         if request.method == "PUT":
-            return await self._update(request)
+            return await self._update(api, request)
         if request.method == "DELETE":
             return self._delete(request)
         token = _require(request, READ)
         row = self._find(request, token)
-        return JSONResponse(user_json(row, self._names(token.account)))
+        return JSONResponse(user_json(row, self._names(token.account), api))
 
     async def _roles(self, request: Request) -> Response:
         token = _require(request, READ)
@@ -126,22 +148,46 @@ class Endpoints:
 
     async def _details(self, request: Request) -> Response:
         token = _token(request)
+        zone = self.settings.zone(token.account)
+        offset = datetime.now(zone).utcoffset() or timedelta()
+        minutes = int(offset.total_seconds()) // 60
+        sign = "-" if minutes < 0 else "+"
         return JSONResponse(
             {
                 "portalId": token.account,
                 "accountType": "STANDARD",
-                "timeZone": "US/Eastern",
+                "timeZone": str(zone),
                 "companyCurrency": "USD",
                 "additionalCurrencies": [],
-                "utcOffset": "-05:00",
-                "utcOffsetMilliseconds": -18_000_000,
+                "utcOffset": f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}",
+                "utcOffsetMilliseconds": minutes * 60_000,
                 "uiDomain": "app.hubspot.com",
                 "dataHostingLocation": "na1",
             }
         )
 
+    async def _token_info(self, request: Request) -> Response:
+        """The private app behind a token: its account, app, creator and scopes."""
+        body = await _json_object(request)
+        key = body.get("tokenKey")
+        if not isinstance(key, str) or not key:
+            raise invalid("tokenKey is required", "tokenKey", "REQUIRED_FIELD")
+        token = self.store.token(key)
+        if token is None:
+            raise not_found("No private app has this access token")
+        actor = self._actor(token)
+        row = self.store.get_user_by_email(token.account, actor) if actor else None
+        return JSONResponse(
+            {
+                "userId": row.id if row is not None else 0,
+                "hubId": token.account,
+                "appId": 1_000_000 + zlib.crc32(key.encode()) % 9_000_000,
+                "scopes": sorted(token.scopes),
+            }
+        )
+
     async def _seats(self, request: Request) -> Response:
-        token = _require(request, READ)
+        token = _require(request, frozenset({BILLING_WRITE_SCOPE}))
         state = self.store.read_account(token.account, self.settings.actor or "")
         used = state.seats_used()
         results = []
@@ -156,11 +202,12 @@ class Endpoints:
 
     # -- writes -----------------------------------------------------------------------
 
-    async def _create(self, request: Request) -> Response:
+    async def _create(self, api: ApiVersion, request: Request) -> Response:
         token = _require(request, WRITE)
         body = await _json_object(request)
-        email = body.get("email")
-        if not isinstance(email, str) or not email.strip():
+        check_body(body, api, creating=True)
+        email = body["email"]
+        if not email.strip():
             raise invalid("email is required", "email", "REQUIRED_FIELD")
         names = self._names(token.account)
         user = user_from_body(User(email=email.strip()), body, names, token.scopes, creating=True)
@@ -168,19 +215,21 @@ class Endpoints:
         user_id = _write(lambda: self.store.create_user(token.account, user, actor))
         row = self.store.get_user(token.account, user_id)
         assert row is not None
-        data = user_json(row, names)
-        data["sendWelcomeEmail"] = bool(body.get("sendWelcomeEmail", False))
-        return JSONResponse(data, status_code=201)
+        data = user_json(row, names, api)
+        data["sendWelcomeEmail"] = body["sendWelcomeEmail"]
+        location = request.url_for(f"{api.name}-user", user_id=str(user_id))
+        return JSONResponse(data, status_code=201, headers={"Location": str(location)})
 
-    async def _update(self, request: Request) -> Response:
+    async def _update(self, api: ApiVersion, request: Request) -> Response:
         token = _require(request, WRITE)
         body = await _json_object(request)
+        check_body(body, api, creating=False)
         row = self._find(request, token)
         names = self._names(token.account)
         user = user_from_body(row.user, body, names, token.scopes, creating=False)
         actor = self._actor(token)
         updated = _write(lambda: self.store.update_user(token.account, row.id, user, actor))
-        return JSONResponse(user_json(updated, names))
+        return JSONResponse(user_json(updated, names, api))
 
     def _delete(self, request: Request) -> Response:
         token = _require(request, WRITE)
@@ -231,10 +280,11 @@ def _token(request: Request) -> TokenRow:
     return token
 
 
-def _require(request: Request, scope: str) -> TokenRow:
+def _require(request: Request, scopes: frozenset[str]) -> TokenRow:
+    """The request's token, if it has one of ``scopes`` (the first is the one named if not)."""
     token = _token(request)
-    if scope not in token.scopes:
-        raise missing_scope(scope)
+    if not scopes & set(token.scopes):
+        raise missing_scope(min(scopes, key=lambda s: (s.startswith("crm."), s)))
     return token
 
 

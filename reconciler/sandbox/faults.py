@@ -32,7 +32,8 @@ class Faults:
     the connection is closed without an answer, half of the time before the
     request is handled and half of the time after (the write happened, its
     answer is lost). ``latency``: seconds added before every answer.
-    ``methods``: only requests with these methods meet faults (empty: all).
+    ``methods``: only requests with these methods meet faults (empty: all);
+    ``paths``: only requests to these paths (empty: all).
     """
 
     error_rate: float = 0.0
@@ -41,15 +42,18 @@ class Faults:
     latency: float = 0.0
     seed: int = 0
     methods: frozenset[str] = frozenset()
+    paths: frozenset[str] = frozenset()
 
-    def apply_to(self, method: str) -> bool:
-        return not self.methods or method in self.methods
+    def apply_to(self, method: str, path: str) -> bool:
+        return (not self.methods or method in self.methods) and (
+            not self.paths or path in self.paths
+        )
 
 
 class FaultInjector:
     """Draws the faults a request meets.
 
-    A request whose method the faults leave alone still draws, and meets
+    A request the faults leave alone (by method or path) still draws, and meets
     nothing: the seeded stream moves on once per request, whatever its method.
     ``with_retry_after``: the 429s it answers carry ``Retry-After``, as the
     rate limits' do.
@@ -60,24 +64,24 @@ class FaultInjector:
         self.with_retry_after = with_retry_after
         self._random = random.Random(faults.seed)
 
-    def _for(self, method: str) -> Faults:
-        return self.faults if self.faults.apply_to(method) else Faults()
+    def _for(self, method: str, path: str) -> Faults:
+        return self.faults if self.faults.apply_to(method, path) else Faults()
 
-    def latency(self, method: str) -> float:
-        return self._for(method).latency
+    def latency(self, method: str, path: str) -> float:
+        return self._for(method, path).latency
 
-    def error(self, method: str) -> ApiError | None:
+    def error(self, method: str, path: str) -> ApiError | None:
         """A 429 or a 5xx to answer instead of handling the request, if the dice say so."""
-        faults = self._for(method)
+        faults = self._for(method, path)
         if self._random.random() < faults.throttle_rate:
             return rate_limited(TEN_SECONDLY, 1.0, with_retry_after=self.with_retry_after)
         if self._random.random() < faults.error_rate:
             return server_error(self._random.choice((500, 503)))
         return None
 
-    def drop(self, method: str) -> Drop | None:
+    def drop(self, method: str, path: str) -> Drop | None:
         """Whether to drop the connection of a request that met no error, and when."""
-        if self._random.random() >= self._for(method).drop_rate:
+        if self._random.random() >= self._for(method, path).drop_rate:
             return None
         return "after" if self._random.random() < 0.5 else "before"
 

@@ -1,9 +1,12 @@
-"""A user as HubSpot's Settings User Provisioning API v3 shows it and takes it.
+"""A user as HubSpot's user provisioning API shows it and takes it, version by version.
 
-What the public API does not name is presented the way a real account does:
-Partner Admin is a permission set and seats are ``seatNames``. What the API
+Each version shows and takes exactly the fields its documents list
+(:mod:`reconciler.providers.hubspot.versions`): ``seatNames`` only in
+``2026-09-beta``. A request field the version does not document, a ``null``
+(no field is documented as nullable) or a value of the wrong type is refused
+with a 400, the stricter of the ways HubSpot could answer. What the public API
 cannot do (making or unmaking Super Admins, applying Partner Admin, assigning
-the partner seat) is refused here, as a request body is read.
+the partner seat) is refused as the body is read.
 """
 
 from __future__ import annotations
@@ -12,28 +15,33 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from reconciler.model import BASIC, PAID_SEATS, Access, Teams, User
-from reconciler.sandbox.hubspot_errors import invalid
+from reconciler.model import PAID_SEATS, Access, Teams, User
+from reconciler.providers.hubspot.versions import (
+    BILLING_WRITE_SCOPE,
+    CRM_READ_SCOPE,
+    CRM_WRITE_SCOPE,
+    DEFAULT_SEAT_NAMES,
+    READ_SCOPE,
+    TEAMS_READ_SCOPE,
+    WRITE_SCOPE,
+    ApiVersion,
+)
+from reconciler.sandbox.hubspot_errors import invalid, missing_scope
 from reconciler.sandbox.store import UserRow
 
-#: HubSpot's names for the seats, as ``seatNames`` and the seats list show them.
-DEFAULT_SEAT_NAMES: Mapping[str, str] = {
-    "partner": "Partner Seat",
-    "core": "Core Seat",
-    "sales": "Sales Hub Seat",
-    "service": "Service Hub Seat",
-    "view_only": "View-only Seat",
-}
+__all__ = ["DEFAULT_SEAT_NAMES"]
+
 DEFAULT_PARTNER_ADMIN_ROLE = "Partner Admin"
 #: The id of the Partner Admin permission set. Stored permission sets are numbered
 #: from 1, so this never names one of them.
 PARTNER_ADMIN_ROLE_ID = "0"
 
-READ = "settings.users.read"
-WRITE = "settings.users.write"
-TEAMS_READ = "settings.users.teams.read"
+#: The scopes an endpoint accepts: any one of them will do.
+READ = frozenset({READ_SCOPE, CRM_READ_SCOPE})
+WRITE = frozenset({WRITE_SCOPE, CRM_WRITE_SCOPE})
+TEAMS_READ = frozenset({TEAMS_READ_SCOPE})
 #: Paid seats, and permission sets that carry one, need this scope as well.
-BILLING_WRITE = "billing-write"
+BILLING_WRITE = BILLING_WRITE_SCOPE
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,7 @@ class Names:
     partner_admin_role: str
 
 
-def user_json(row: UserRow, names: Names) -> dict[str, Any]:
+def user_json(row: UserRow, names: Names, api: ApiVersion) -> dict[str, Any]:
     user = row.user
     role_id: str | None = None
     if user.access.kind == "role":
@@ -61,9 +69,11 @@ def user_json(row: UserRow, names: Names) -> dict[str, Any]:
         "roleIds": [role_id] if role_id else [],
         "superAdmin": user.access.kind == "super_admin",
         "secondaryTeamIds": [names.team_ids[t] for t in user.teams.secondary],
-        "seatNames": [names.seat_names.get(user.seat, user.seat)] if user.seat != "none" else [],
         "sendWelcomeEmail": False,
     }
+    if api.has_seats:
+        seat = user.seat
+        data["seatNames"] = [names.seat_names.get(seat, seat)] if seat != "none" else []
     if role_id:
         data["roleId"] = role_id
     if user.teams.primary:
@@ -73,10 +83,45 @@ def user_json(row: UserRow, names: Names) -> dict[str, Any]:
     return data
 
 
+def check_body(body: Mapping[str, Any], api: ApiVersion, *, creating: bool) -> None:
+    """Refuse what the version does not document: unknown fields, nulls, wrong types."""
+    allowed = api.create_fields if creating else api.update_fields
+    for key in sorted(body):
+        if key not in allowed:
+            raise invalid(
+                f"Unknown field {key!r}: the {api.name} API takes {', '.join(sorted(allowed))}",
+                key,
+                "UNKNOWN_FIELD",
+            )
+    if creating:
+        for key in ("email", "sendWelcomeEmail"):
+            if key not in body:
+                raise invalid(f"{key} is required", key, "REQUIRED_FIELD")
+    for key, value in body.items():
+        if key == "sendWelcomeEmail":
+            fine = isinstance(value, bool)
+        elif key in ("secondaryTeamIds", "seatNames"):
+            fine = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:
+            fine = isinstance(value, str)
+        if not fine:
+            kind = {"sendWelcomeEmail": "a boolean", "secondaryTeamIds": "a list of strings"}
+            expected = kind.get(key, "a list of strings" if key == "seatNames" else "a string")
+            raise invalid(f"{key} must be {expected}, not {_json_kind(value)}", key)
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string"}.get(
+        type(value), "a list" if isinstance(value, list) else "an object"
+    )
+
+
 def user_from_body(
     current: User, body: Mapping[str, Any], names: Names, scopes: Collection[str], *, creating: bool
 ) -> User:
-    """The user as the request body makes it, for a token with ``scopes``; absent fields stay."""
+    """The user as a checked request body makes it (:func:`check_body`); absent fields stay."""
     user = current
     billing = BILLING_WRITE in scopes
     role_seat: str | None = None
@@ -88,37 +133,23 @@ def user_from_body(
         user = replace(user, seat=role_seat)
     paid = user.seat in PAID_SEATS or current.seat in PAID_SEATS
     if user.seat != current.seat and paid and not billing:
-        raise invalid(
-            f"Assigning or removing a paid seat needs the {BILLING_WRITE} scope",
-            "seatNames",
-            "MISSING_BILLING_WRITE",
-        )
+        raise missing_scope(BILLING_WRITE)
     primary, secondary = current.teams.primary, current.teams.secondary
     if "primaryTeamId" in body:
         primary = _team(body["primaryTeamId"], names, "primaryTeamId")
     if "secondaryTeamIds" in body:
-        ids = body["secondaryTeamIds"]
-        if ids is None:
-            ids = []
-        if not isinstance(ids, list):
-            raise invalid("secondaryTeamIds must be a list of team ids", "secondaryTeamIds")
-        secondary = tuple(
-            name for name in (_team(i, names, "secondaryTeamIds") for i in ids) if name is not None
-        )
+        secondary = tuple(_team(i, names, "secondaryTeamIds") for i in body["secondaryTeamIds"])
     user = replace(user, teams=Teams(primary, secondary))
     first, last = user.first_name, user.last_name
     if "firstName" in body:
-        first = _name(body["firstName"], "firstName")
+        first = body["firstName"]
     if "lastName" in body:
-        last = _name(body["lastName"], "lastName")
+        last = body["lastName"]
     return replace(user, first_name=first, last_name=last)
 
 
-def _with_role(user: User, role_id: Any, names: Names, billing: bool) -> tuple[User, str | None]:
-    """Apply ``roleId`` (null or "" removes the permission set); the role's seat, if any."""
-    if role_id is not None and not isinstance(role_id, str | int):
-        raise invalid("roleId must be a string", "roleId")
-    role_id = str(role_id) if role_id is not None else ""
+def _with_role(user: User, role_id: str, names: Names, billing: bool) -> tuple[User, str | None]:
+    """Apply ``roleId``; the role's seat, if any."""
     if user.access.kind == "super_admin":
         raise invalid(
             "The permission set of a Super Admin cannot be changed through this API; "
@@ -134,26 +165,18 @@ def _with_role(user: User, role_id: Any, names: Names, billing: bool) -> tuple[U
             "roleId",
             "PARTNER_ADMIN_NOT_ASSIGNABLE",
         )
-    if not role_id:
-        return user.with_access(BASIC), None
     found = names.roles.get(role_id)
     if found is None:
         raise invalid(f"Role with id {role_id} does not exist", "roleId", "INVALID_ROLE")
     name, seat = found
     if seat in PAID_SEATS and not billing:
-        raise invalid(
-            f"Role {name} has a paid seat attached and needs the {BILLING_WRITE} scope",
-            "roleId",
-            "MISSING_BILLING_WRITE",
-        )
+        # "Permission sets that have paid seats attached to them can only be modified
+        # by applications that have the billing-write scope."
+        raise missing_scope(BILLING_WRITE)
     return user.with_access(Access("role", name)), seat
 
 
-def _seat(value: Any, names: Names) -> str:
-    if value is None:
-        return "none"
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise invalid("seatNames must be a list of seat names", "seatNames")
+def _seat(value: list[str], names: Names) -> str:
     if not value:
         return "none"
     if len(value) > 1:
@@ -174,18 +197,8 @@ def _seat(value: Any, names: Names) -> str:
     return seat
 
 
-def _team(team_id: Any, names: Names, field_name: str) -> str | None:
-    if team_id is None or team_id == "":
-        return None
-    if not isinstance(team_id, str | int):
-        raise invalid(f"{field_name} must hold team ids", field_name)
-    name = names.teams.get(str(team_id))
+def _team(team_id: str, names: Names, field_name: str) -> str:
+    name = names.teams.get(team_id)
     if name is None:
         raise invalid(f"Team with id {team_id} does not exist", field_name, "INVALID_TEAM")
     return name
-
-
-def _name(value: Any, key: str) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise invalid(f"{key} must be a string", key)
-    return value

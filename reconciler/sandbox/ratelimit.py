@@ -1,8 +1,11 @@
-"""HubSpot's rate limits per token: a rolling window, a daily count, and their headers.
+"""HubSpot's rate limits: a rolling window per app (token), a daily count per account.
 
-Only requests the limiter admits count against the limits; every answer past
-the token check carries the ``X-HubSpot-RateLimit-*`` headers, refusals a 429
-naming the policy (and ``Retry-After`` unless switched off).
+HubSpot's usage guidelines: the burst limit is "/ app", the daily limit "/
+account", and "the daily limit resets at midnight based on your time zone
+setting" (the account's, from its account details). Only requests the limiter
+admits count against the limits; every answer past the token check carries
+the ``X-HubSpot-RateLimit-*`` headers, refusals a 429 naming the policy (and
+``Retry-After`` unless switched off).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from reconciler.sandbox.hubspot_errors import ApiError
 
@@ -23,7 +26,7 @@ DAILY = "DAILY"
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Per token: a rolling window (HubSpot: 100 per 10 s, 190 on higher tiers) and a day."""
+    """A rolling window per token (HubSpot: 100 per 10 s, 190 on higher tiers); a day per account."""
 
     max_requests: int = 100
     interval_ms: int = 10_000
@@ -46,12 +49,18 @@ def rate_limited(policy: str, retry_after: float, *, with_retry_after: bool) -> 
 
 
 @dataclass
-class _Bucket:
-    """One token's use: accepted request times in the window, and the day's count."""
+class _Window:
+    """One token's accepted request times in the rolling window."""
 
     times: deque[float] = field(default_factory=deque)
+
+
+@dataclass
+class _Day:
+    """One account's count for its current day (a date in its own time zone)."""
+
     day: str = ""
-    used_today: int = 0
+    used: int = 0
 
 
 @dataclass(frozen=True)
@@ -65,37 +74,46 @@ class Admission:
 class Limiter:
     """HubSpot's limits per token; only requests it admits count against them."""
 
-    def __init__(self, limits: RateLimits, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limits: RateLimits,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[tzinfo], datetime] = datetime.now,
+    ) -> None:
         self.limits = limits
         self.clock = clock
-        self.buckets: dict[str, _Bucket] = {}
+        self.wall_clock = wall_clock
+        self.windows: dict[str, _Window] = {}
+        self.days: dict[int, _Day] = {}
 
-    def admit(self, token: str) -> Admission:
+    def admit(self, token: str, account: int, zone: tzinfo) -> Admission:
         limits = self.limits
         now = self.clock()
         window = limits.interval_ms / 1000
-        bucket = self.buckets.setdefault(token, _Bucket())
+        bucket = self.windows.setdefault(token, _Window())
         while bucket.times and bucket.times[0] <= now - window:
             bucket.times.popleft()
-        today = datetime.now(UTC).date().isoformat()
-        if bucket.day != today:
-            bucket.day, bucket.used_today = today, 0
+        local = self.wall_clock(zone)
+        today = local.date().isoformat()
+        day = self.days.setdefault(account, _Day())
+        if day.day != today:
+            day.day, day.used = today, 0
         refusal: ApiError | None = None
-        if bucket.used_today >= limits.daily:
-            tomorrow = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-            wait = (tomorrow + timedelta(days=1) - datetime.now(UTC)).total_seconds()
+        if day.used >= limits.daily:
+            midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), zone)
+            wait = (midnight - local).total_seconds()
             refusal = rate_limited(DAILY, wait, with_retry_after=limits.retry_after)
         elif len(bucket.times) >= limits.max_requests:
             wait = bucket.times[0] + window - now
             refusal = rate_limited(TEN_SECONDLY, wait, with_retry_after=limits.retry_after)
         else:
             bucket.times.append(now)
-            bucket.used_today += 1
+            day.used += 1
         secondly = max(1, math.ceil(limits.max_requests * 1000 / limits.interval_ms))
         in_last_second = sum(1 for t in bucket.times if t > now - 1)
         headers = {
             "X-HubSpot-RateLimit-Daily": str(limits.daily),
-            "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, limits.daily - bucket.used_today)),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, limits.daily - day.used)),
             "X-HubSpot-RateLimit-Interval-Milliseconds": str(limits.interval_ms),
             "X-HubSpot-RateLimit-Max": str(limits.max_requests),
             "X-HubSpot-RateLimit-Remaining": str(max(0, limits.max_requests - len(bucket.times))),

@@ -33,6 +33,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -70,6 +71,7 @@ __all__ = [
 ]
 
 ADMIN_PREFIX = "/__sandbox/"
+DEFAULT_TIME_ZONE = "US/Eastern"
 
 _log = logging.getLogger(__name__)
 
@@ -77,6 +79,10 @@ _log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ServerSettings:
     limits: RateLimits = field(default_factory=RateLimits)
+    #: Each account's time zone, as its account details show it; the daily limit
+    #: resets at midnight there.
+    time_zone: str = DEFAULT_TIME_ZONE
+    time_zones: Mapping[int, str] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
     partner_admin_role: str = DEFAULT_PARTNER_ADMIN_ROLE
     seat_names: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SEAT_NAMES))
@@ -84,6 +90,9 @@ class ServerSettings:
     #: actor: the identity that authorised the app); elsewhere only the account's
     #: own rules apply.
     actor: str | None = None
+
+    def zone(self, account: int) -> ZoneInfo:
+        return ZoneInfo(self.time_zones.get(account, self.time_zone))
 
 
 class SandboxAPI:
@@ -127,18 +136,20 @@ class SandboxAPI:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
-        latency = self._faults.latency(method)
+        latency = self._faults.latency(method, scope["path"])
         if latency > 0:
             await asyncio.sleep(latency)
         headers: dict[str, str] = {}
         token: TokenRow | None = None
         try:
             token = self._authenticate(scope)
-            admission = self._limiter.admit(token.value)
+            admission = self._limiter.admit(
+                token.value, token.account, self.settings.zone(token.account)
+            )
             headers = admission.headers
             if admission.refusal is not None:
                 raise admission.refusal
-            fault = self._faults.error(method)
+            fault = self._faults.error(method, scope["path"])
             if fault is not None:
                 raise fault
         except ApiError as exc:
@@ -147,7 +158,7 @@ class SandboxAPI:
             self._log.record(scope, response.status_code, token.account if token else None)
             await response(scope, receive, send)
             return
-        drop = self._faults.drop(method)
+        drop = self._faults.drop(method, scope["path"])
         messages: list[Message] = []
         if drop != "before":
             scope[TOKEN_KEY] = token

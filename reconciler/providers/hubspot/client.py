@@ -73,6 +73,10 @@ class Credential:
         """Identifies the token (for its limiter) without holding its value."""
         return hashlib.sha256(self._value.encode("utf-8")).hexdigest()
 
+    def token_info_body(self) -> dict[str, str]:
+        """HubSpot's token-information request names the token in its body."""
+        return {"tokenKey": self._value}
+
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._value}"}
 

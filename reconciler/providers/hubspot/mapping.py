@@ -2,10 +2,13 @@
 
 The public API names neither Partner Admin nor seats the way the model does:
 Partner Admin is the permission set named ``partner_admin_role``, and seats
-are ``seatNames`` mapped by ``seat_names``. What cannot be read with certainty
-(a seat with no mapping, several seats or permission sets, a team or set that
-is not listed, names the API left out, individual permission changes, which
-the API never shows) is reported as unknown, so the plan never changes it.
+are ``seatNames`` (only in the API versions that have them) mapped by
+``seat_names``. What cannot be read with certainty (seats in a version without
+them, a seat with no mapping, several seats or permission sets, a team or set
+that is not listed, names the API left out, individual permission changes,
+which the API never shows) is reported as unknown. Bodies carry only the
+fields the chosen version documents, and never ``null``: how to clear a field
+is not documented, so clearing is a step for a person.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from reconciler.model import (
     PAID_SEATS,
     PARTNER_ADMIN,
     SUPER_ADMIN,
+    UNKNOWN_SEAT,
     Access,
     Teams,
     User,
     user_key,
 )
+from reconciler.providers.hubspot.versions import DEFAULT_SEAT_NAMES, ApiVersion
 
 PROVIDER = "hubspot"
 #: Seats the API may assign; the partner seat comes only with an access request.
@@ -39,7 +44,9 @@ class SeatNames:
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> SeatNames:
-        return cls({str(k): str(v) for k, v in (options.get("seat_names") or {}).items()})
+        """HubSpot's documented names, each replaced where ``seat_names`` names it."""
+        given = {str(k): str(v) for k, v in (options.get("seat_names") or {}).items()}
+        return cls({**DEFAULT_SEAT_NAMES, **given})
 
     def ours(self, name: str) -> str | None:
         for seat, theirs in self.theirs.items():
@@ -102,7 +109,7 @@ class Directory:
 
 
 def read_user(
-    data: Mapping[str, Any], directory: Directory, seats: SeatNames
+    data: Mapping[str, Any], directory: Directory, seats: SeatNames, api: ApiVersion
 ) -> tuple[User, set[str]]:
     """The user and the fields of it that are unknown (``email.field``, lower-cased email)."""
     email = str(data["email"])
@@ -111,7 +118,7 @@ def read_user(
     access = _access(data, directory)
     if access is None:
         unknown.add(f"{key}.access")
-    seat = _seat(data, seats)
+    seat = _seat(data, seats) if api.has_seats else None
     if seat is None:
         unknown.add(f"{key}.seat")
     teams = _teams(data, directory)
@@ -143,7 +150,8 @@ def read_user(
 
 
 def _access(data: Mapping[str, Any], directory: Directory) -> Access | None:
-    if data.get("superAdmin") is True:
+    # A boolean in the reference; the string form ("true") is read the same way.
+    if str(data.get("superAdmin")).lower() == "true":
         return SUPER_ADMIN
     ids = {str(i) for i in data.get("roleIds") or ()}
     if data.get("roleId"):
@@ -210,29 +218,27 @@ def seats_owned(
 
 
 def create_body(
-    after: Mapping[str, Any], directory: Directory, seats: SeatNames, account: int
+    after: Mapping[str, Any], directory: Directory, seats: SeatNames, api: ApiVersion, account: int
 ) -> dict[str, Any]:
-    """``POST /settings/v3/users/`` for a create step: role, teams, names and seat at once."""
+    """The create body: role, teams, names and (where the version has them) seat at once."""
     user = User.from_data(after)
     body: dict[str, Any] = {"email": user.email, "sendWelcomeEmail": True}
     if user.first_name is not None:
         body["firstName"] = user.first_name
     if user.last_name is not None:
         body["lastName"] = user.last_name
-    body.update(access_body(user.access, directory, account, creating=True))
+    if user.access.kind != "basic":
+        body.update(access_body(user.access, directory, account))
     if user.teams.names():
         body.update(teams_body(user.teams, directory, account))
-    body["seatNames"] = seat_names(user.seat, seats, account)
+    if api.has_seats and user.seat != UNKNOWN_SEAT:
+        body["seatNames"] = seat_names(user.seat, seats, account)
     return body
 
 
-def access_body(
-    access: Access, directory: Directory, account: int, *, creating: bool = False
-) -> dict[str, Any]:
+def access_body(access: Access, directory: Directory, account: int) -> dict[str, Any]:
     if access.kind == "role":
         return {"roleId": directory.role_id(access.role or "", account)}
-    if access.kind == "basic":
-        return {} if creating else {"roleId": None}
     raise ProviderError(
         f"the HubSpot API cannot make anyone {access}; it is a step for a person",
         provider=PROVIDER,
@@ -241,10 +247,13 @@ def access_body(
 
 
 def teams_body(teams: Teams, directory: Directory, account: int) -> dict[str, Any]:
-    return {
-        "primaryTeamId": directory.team_id(teams.primary, account) if teams.primary else None,
-        "secondaryTeamIds": [directory.team_id(name, account) for name in teams.secondary],
+    """The teams as ids; no primary team is left out (clearing one is not documented)."""
+    body: dict[str, Any] = {
+        "secondaryTeamIds": [directory.team_id(name, account) for name in teams.secondary]
     }
+    if teams.primary:
+        body["primaryTeamId"] = directory.team_id(teams.primary, account)
+    return body
 
 
 def seat_names(seat: str, seats: SeatNames, account: int) -> list[str]:

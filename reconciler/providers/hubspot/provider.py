@@ -1,14 +1,18 @@
-"""The hubspot provider: HubSpot's Settings User Provisioning API v3, one token per account.
+"""The hubspot provider: HubSpot's user provisioning API, one private-app token per account.
 
-Reads go: the account details (is this token for this portal?), every page of
-users, the permission sets, the teams and, when ``seat_names`` maps seats, the
-dated beta seats list. Each ``api`` step is one write: create (with role,
-teams, names and seat), update, or delete, users addressed by email.
+It speaks the version ``provider.api_version`` names (``v3``, ``2026-03`` or
+``2026-09-beta``; see :mod:`.versions`) and sends and reads only the fields
+that version documents. Reads go: the account details (is this token for this
+portal?), the token's scopes, every page of users, the permission sets, the
+teams and, where the version has them, the seats list. Each ``api`` step is
+one write: create (with role, teams, names and, where documented, seat),
+update, or delete, users addressed by email.
 
-What the public API cannot do is declared in :attr:`HubSpotProvider.capabilities`,
-so the planner turns it into steps for a person: making or unmaking Super
-Admins, Partner Admin, the partner seat, individual permissions, access
-requests.
+What the API cannot do is declared in :attr:`HubSpotProvider.capabilities`
+and narrowed per account by the token's scopes, so the planner turns it into
+steps for a person: making or unmaking Super Admins, Partner Admin, the partner
+seat, individual permissions, access requests, clearing a permission set or a
+primary team (not documented), and seats in versions without them.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +30,7 @@ import httpx
 from reconciler import plan as p
 from reconciler.errors import ProviderError
 from reconciler.model import (
+    PAID_SEATS,
     Access,
     AccountState,
     Config,
@@ -33,6 +38,7 @@ from reconciler.model import (
     Permissions,
     Role,
     Teams,
+    unknown_capacity,
     user_key,
 )
 from reconciler.plan import Step
@@ -54,37 +60,69 @@ from reconciler.providers.hubspot.mapping import (
     seats_owned,
     teams_body,
 )
+from reconciler.providers.hubspot.versions import (
+    BILLING_WRITE_SCOPE,
+    CRM_WRITE_SCOPE,
+    TOKEN_INFO,
+    WRITE_SCOPE,
+    ApiVersion,
+    version,
+)
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 DEFAULT_PARTNER_ADMIN_ROLE = "Partner Admin"
-USERS = "/settings/v3/users/"
-ROLES = "/settings/v3/users/roles"
-TEAMS = "/settings/v3/users/teams"
-DETAILS = "/account-info/v3/details"
-SEATS = "/settings/users/2026-09-beta/seats"
 #: A bound on paging, so a server that never stops paging cannot keep a run going.
 MAX_PAGES = 100_000
 
-STEP_TYPES = frozenset(
-    {p.CREATE_USER, p.REMOVE_USER, p.SET_ACCESS, p.SET_SEAT, p.SET_TEAMS, p.SET_NAME}
-)
+STEP_TYPES = frozenset({p.CREATE_USER, p.REMOVE_USER, p.SET_ACCESS, p.SET_TEAMS, p.SET_NAME})
 
 
 @dataclass(frozen=True)
 class HubSpotCapabilities(Capabilities):
-    """As :class:`Capabilities`, and: a user created with individual permission changes.
+    """As :class:`Capabilities`, and what HubSpot's API documents no way to do.
 
-    The API cannot set individual permissions, so such a user is created by a
-    person, following the plan's instructions.
+    - A user created with individual permission changes: the API cannot set them.
+    - Clearing a permission set (back to no set), a primary team or a name: no
+      version documents how (no field is nullable), so a person does it.
+    - Per account, the token's scopes: without a user write scope nothing is
+      written; without the billing scope no paid seat is assigned or freed.
     """
 
     def executes(
         self, step_type: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
     ) -> bool:
-        overrides = (after or {}).get("permissions")
+        data = after or {}
+        overrides = data.get("permissions")
         if step_type == p.CREATE_USER and overrides and Permissions.from_data(overrides):
             return False
+        if step_type == p.SET_ACCESS and data.get("access") == "basic":
+            return False
+        if step_type == p.SET_TEAMS:
+            was = Teams.from_data((before or {}).get("teams") or {})
+            if was.primary and not Teams.from_data(data.get("teams") or {}).primary:
+                return False
+        if step_type == p.SET_NAME and any(v is None for v in data.values()):
+            return False
         return super().executes(step_type, before, after)
+
+    def for_account(self, state: AccountState) -> Capabilities:
+        scopes = state.grants
+        if scopes is None:
+            return self
+        if not scopes & {WRITE_SCOPE, CRM_WRITE_SCOPE}:
+            return replace(self, step_types=frozenset())
+        if BILLING_WRITE_SCOPE not in scopes:
+            return replace(self, seats=self.seats - frozenset(PAID_SEATS))
+        return self
+
+
+def capabilities_of(api: ApiVersion, seats: SeatNames) -> HubSpotCapabilities:
+    """What one API version can do: seats only where it has them."""
+    if not api.has_seats:
+        return HubSpotCapabilities(STEP_TYPES, frozenset(), frozenset({"role", "basic"}))
+    return HubSpotCapabilities(
+        STEP_TYPES | {p.SET_SEAT}, seats.writable(), frozenset({"role", "basic"})
+    )
 
 
 class HubSpotProvider:
@@ -100,17 +138,16 @@ class HubSpotProvider:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         options = config.provider.options
+        self.api = version(options.get("api_version"))
         self.partner_admin_role = str(
             options.get("partner_admin_role") or DEFAULT_PARTNER_ADMIN_ROLE
         )
         self.seats = SeatNames.from_options(options)
+        scopes = options.get("scopes")
+        self.configured_scopes = frozenset(scopes) if scopes is not None else None
         self.page_size = int(options.get("page_size") or 100)
         self.parallelism = int(options.get("concurrency") or 8)
-        self.capabilities: Capabilities = HubSpotCapabilities(
-            step_types=STEP_TYPES,
-            seats=self.seats.writable(),
-            access=frozenset({"role", "basic"}),
-        )
+        self.capabilities: Capabilities = capabilities_of(self.api, self.seats)
         self.client = HubSpotClient(
             str(options.get("base_url") or DEFAULT_BASE_URL),
             timeout=float(options.get("timeout") or 30.0),
@@ -120,7 +157,7 @@ class HubSpotProvider:
             transport=transport,
             connections=max(16, self.parallelism * 2),
         )
-        self._verified: set[int] = set()
+        self._verified: dict[int, frozenset[str] | None] = {}
         self._directories: dict[int, Directory] = {}
         self._lock = threading.Lock()
 
@@ -131,27 +168,33 @@ class HubSpotProvider:
 
     def read_account(self, account: DesiredAccount) -> AccountState:
         credential = self._credential(account)
-        self._verify(account, credential)
+        scopes = self._verify(account, credential)
         users = self._all_users(account, credential)
         directory = self._read_directory(account, credential)
         current = {}
         unknown: set[str] = set()
         for data in users:
             try:
-                user, missing = read_user(data, directory, self.seats)
+                user, missing = read_user(data, directory, self.seats, self.api)
             except (KeyError, TypeError, ValueError) as exc:
                 raise ProviderError(
-                    f"GET {USERS}: a user in the answer has no usable email ({exc!r})",
+                    f"GET {self.api.collection}: a user in the answer has no usable email"
+                    f" ({exc!r})",
                     provider=PROVIDER,
                     account=account.id,
                 ) from exc
             current[user.key] = user
             unknown |= missing
         owned: dict[str, int] = {}
-        if self.seats.theirs:
-            seats = self._get(account, credential, SEATS).data
+        seats = self.api.seats
+        if seats is not None and (scopes is None or BILLING_WRITE_SCOPE in scopes):
+            listed = self._get(account, credential, seats).data
             used = Counter(u.seat for u in current.values() if f"{u.key}.seat" not in unknown)
-            owned = seats_owned(_results(seats, SEATS, account), self.seats, used)
+            owned = seats_owned(_results(listed, seats, account), self.seats, used)
+        else:
+            # No seats list in this version (or no scope to read it): paid seat counts
+            # are unknown, and a person sees HubSpot's own checkout if one runs out.
+            unknown |= {unknown_capacity(seat) for seat in PAID_SEATS}
         actor = user_key(account.actor) if account.actor else ""
         return AccountState(
             id=account.id,
@@ -161,6 +204,7 @@ class HubSpotProvider:
             users=current,
             partner_access="granted" if actor in current else "none",
             unknown=frozenset(unknown),
+            grants=scopes,
         )
 
     def _all_users(self, account: DesiredAccount, credential: Credential) -> list[Any]:
@@ -171,8 +215,8 @@ class HubSpotProvider:
             params: dict[str, str | int] = {"limit": self.page_size}
             if after is not None:
                 params["after"] = after
-            page = self._get(account, credential, USERS, params).data
-            users.extend(_results(page, USERS, account))
+            page = self._get(account, credential, self.api.collection, params).data
+            users.extend(_results(page, self.api.collection, account))
             after = _next_cursor(page)
             if after is None:
                 return users
@@ -180,7 +224,7 @@ class HubSpotProvider:
                 break
             seen.add(after)
         raise ProviderError(
-            f"GET {USERS}: the paging cursor does not advance; stopped reading",
+            f"GET {self.api.collection}: the paging cursor does not advance; stopped reading",
             provider=PROVIDER,
             account=account.id,
         )
@@ -193,24 +237,21 @@ class HubSpotProvider:
         A step beyond :attr:`capabilities` (the planner makes those ``manual``) is
         refused before anything is sent.
         """
-        if not self.capabilities.executes(step.type, step.before, step.after):
-            raise ProviderError(
-                f"the HubSpot API cannot do {step.type} for {step.user}; it is a step for a person",
-                provider=PROVIDER,
-                account=account.id,
-            )
+        self._refuse_beyond(self.capabilities, step, account)
         credential = self._credential(account)
-        self._verify(account, credential)
+        scopes = self._verify(account, credential)
+        grants = AccountState(account.id, grants=scopes)
+        self._refuse_beyond(self.capabilities.for_account(grants), step, account)
         directory = self._directory(account, credential)
         email = step.user or ""
         after = step.after or {}
         if step.type == p.CREATE_USER:
-            body = create_body(after, directory, self.seats, account.id)
+            body = create_body(after, directory, self.seats, self.api, account.id)
             self.client.request(
                 credential,
                 account.id,
                 "POST",
-                USERS,
+                self.api.collection,
                 body=body,
                 recover=lambda: self._created(account, credential, email),
             )
@@ -219,7 +260,7 @@ class HubSpotProvider:
                 credential,
                 account.id,
                 "DELETE",
-                _user_path(email),
+                self._user_path(email),
                 params={"idProperty": "EMAIL"},
                 recover=lambda: self._removed(account, credential, email),
             )
@@ -229,9 +270,20 @@ class HubSpotProvider:
                 credential,
                 account.id,
                 "PUT",
-                _user_path(email),
+                self._user_path(email),
                 params={"idProperty": "EMAIL"},
                 body=body,
+            )
+
+    def _refuse_beyond(
+        self, capabilities: Capabilities, step: Step, account: DesiredAccount
+    ) -> None:
+        if not capabilities.executes(step.type, step.before, step.after):
+            raise ProviderError(
+                f"the HubSpot API ({self.api.name}, with this token's scopes) cannot do"
+                f" {step.type} for {step.user}; it is a step for a person",
+                provider=PROVIDER,
+                account=account.id,
             )
 
     def _update_body(
@@ -245,7 +297,10 @@ class HubSpotProvider:
         if step.type == p.SET_TEAMS:
             return teams_body(Teams.from_data(after["teams"]), directory, account.id)
         names = {"first_name": "firstName", "last_name": "lastName"}
-        return {names[k]: v for k, v in after.items() if k in names}
+        return {names[k]: v for k, v in after.items() if k in names and v is not None}
+
+    def _user_path(self, email: str) -> str:
+        return self.api.user(quote(email, safe=""))
 
     def _created(
         self, account: DesiredAccount, credential: Credential, email: str
@@ -266,7 +321,7 @@ class HubSpotProvider:
             credential,
             account.id,
             "GET",
-            _user_path(email),
+            self._user_path(email),
             params={"idProperty": "EMAIL"},
             accept=frozenset({404}),
         )
@@ -292,13 +347,25 @@ class HubSpotProvider:
             )
         return Credential(variable, value)
 
-    def _verify(self, account: DesiredAccount, credential: Credential) -> None:
-        """The token must belong to this portal, or nothing is read or written with it."""
+    def _verify(self, account: DesiredAccount, credential: Credential) -> frozenset[str] | None:
+        """The token must belong to this portal, or nothing is read or written with it.
+
+        Returns the token's scopes: from HubSpot's private-app token information,
+        else from ``provider.scopes``, else None (not known; a 403 then names the
+        missing scope).
+        """
         with self._lock:
             if account.id in self._verified:
-                return
-        details = self._get(account, credential, DETAILS).data
+                return self._verified[account.id]
+        details = self._get(account, credential, self.api.details).data
         portal = details.get("portalId") if isinstance(details, Mapping) else None
+        self._check_portal(account, credential, portal)
+        scopes = self._token_scopes(account, credential)
+        with self._lock:
+            self._verified[account.id] = scopes
+        return scopes
+
+    def _check_portal(self, account: DesiredAccount, credential: Credential, portal: Any) -> None:
         if str(portal) != str(account.id):
             raise ProviderError(
                 f"the token in {credential.variable} is for HubSpot account {portal},"
@@ -306,8 +373,27 @@ class HubSpotProvider:
                 provider=PROVIDER,
                 account=account.id,
             )
-        with self._lock:
-            self._verified.add(account.id)
+
+    def _token_scopes(
+        self, account: DesiredAccount, credential: Credential
+    ) -> frozenset[str] | None:
+        """The private app's scopes, as HubSpot's token information gives them."""
+        answer = self.client.request(
+            credential,
+            account.id,
+            "POST",
+            TOKEN_INFO,
+            body=credential.token_info_body(),
+            accept=frozenset({400, 401, 403, 404}),
+        )
+        info = answer.data if answer.status == 200 and isinstance(answer.data, Mapping) else {}
+        scopes = info.get("scopes")
+        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+            # Not a private-app token, or no answer HubSpot documents: the config's word.
+            return self.configured_scopes
+        if "hubId" in info:
+            self._check_portal(account, credential, info["hubId"])
+        return frozenset(scopes)
 
     def _directory(self, account: DesiredAccount, credential: Credential) -> Directory:
         """The account's permission sets and teams as last read (read now if never)."""
@@ -316,8 +402,9 @@ class HubSpotProvider:
         return directory or self._read_directory(account, credential)
 
     def _read_directory(self, account: DesiredAccount, credential: Credential) -> Directory:
-        roles = _results(self._get(account, credential, ROLES).data, ROLES, account)
-        teams = _results(self._get(account, credential, TEAMS).data, TEAMS, account)
+        api = self.api
+        roles = _results(self._get(account, credential, api.roles).data, api.roles, account)
+        teams = _results(self._get(account, credential, api.teams).data, api.teams, account)
         try:
             directory = Directory.from_results(roles, teams, self.partner_admin_role)
         except KeyError as exc:
@@ -338,10 +425,6 @@ class HubSpotProvider:
         params: Mapping[str, str | int] | None = None,
     ) -> Answer:
         return self.client.request(credential, account.id, "GET", path, params=params)
-
-
-def _user_path(email: str) -> str:
-    return USERS + quote(email, safe="")
 
 
 def _results(data: Any, path: str, account: DesiredAccount) -> list[Mapping[str, Any]]:
