@@ -24,7 +24,6 @@ from reconciler.providers.hubspot import HubSpotProvider, RetryPolicy
 from reconciler.providers.hubspot.versions import TOKEN_INFO, VERSIONS
 from reconciler.providers.sandbox import SandboxProvider
 from reconciler.sandbox.server import (
-    DEFAULT_SEAT_NAMES,
     Faults,
     LoggedRequest,
     RateLimits,
