@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
@@ -551,7 +552,12 @@ def sandbox_approve_command(path: str, account_id: int) -> None:
     type=click.IntRange(min=1),
     default=250_000,
     show_default=True,
-    help="Requests per token per day (UTC).",
+    help="Requests per account per day, counted from midnight in the account's time zone.",
+)
+@click.option(
+    "--time-zone",
+    help="The accounts' time zone (IANA name; default America/New_York), shown in account"
+    " details; their day starts at midnight there.",
 )
 @click.option(
     "--retry-after/--no-retry-after",
@@ -592,6 +598,7 @@ def sandbox_serve_command(
     rate_limit: int,
     window_ms: int,
     daily_limit: int,
+    time_zone: str | None,
     retry_after: bool,
     error_rate: float,
     throttle_rate: float,
@@ -604,6 +611,7 @@ def sandbox_serve_command(
     Point the hubspot provider at it (`base_url`) or any HubSpot client; the
     tokens are those of the sandbox's snapshot. Stop it with Ctrl-C.
     """
+    from reconciler.providers.hubspot.versions import DEFAULT_TIME_ZONE
     from reconciler.providers.sandbox import open_store
     from reconciler.sandbox.server import (
         DEFAULT_PARTNER_ADMIN_ROLE,
@@ -615,10 +623,18 @@ def sandbox_serve_command(
         serve,
     )
 
+    time_zone = time_zone or DEFAULT_TIME_ZONE
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise click.BadParameter(
+            f"unknown time zone {time_zone!r}", param_hint="--time-zone"
+        ) from exc
     config = load_config(path)
     options = config.provider.options
     settings = ServerSettings(
         limits=RateLimits(rate_limit, window_ms, daily_limit, retry_after),
+        time_zone=time_zone,
         faults=Faults(error_rate, throttle_rate, drop_rate, latency, seed),
         partner_admin_role=str(options.get("partner_admin_role") or DEFAULT_PARTNER_ADMIN_ROLE),
         seat_names={**DEFAULT_SEAT_NAMES, **(options.get("seat_names") or {})},

@@ -155,8 +155,12 @@ def user_chain(change: UserChange, forbidden: frozenset[str]) -> list[Draft]:
     if granted.permissions != target.permissions:
         fields.add("permissions")
 
-    def seat() -> list[Draft]:
-        if "seat" not in fields:
+    # A seat that cannot be read is set (by a person) last: nothing else of this user
+    # waits for it, unless it is the partner seat Partner Admin needs first.
+    unseen = current.seat == UNKNOWN_SEAT and target.seat != "partner"
+
+    def seat(last: bool = False) -> list[Draft]:
+        if "seat" not in fields or unseen != last:
             return []
         why = f"the config gives {email} the {target.seat} seat"
         return [Draft(p.SET_SEAT, email, {"seat": current.seat}, {"seat": target.seat}, why, src)]
@@ -208,7 +212,7 @@ def user_chain(change: UserChange, forbidden: frozenset[str]) -> list[Draft]:
         drafts.append(
             Draft(p.SET_NAME, email, before_name, after_name, f"the config renames {email}", src)
         )
-    return drafts
+    return drafts + seat(last=True)
 
 
 def actor_refusal(draft: Draft, state: AccountState, ctx: Context) -> str | None:

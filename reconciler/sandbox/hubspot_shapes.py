@@ -169,9 +169,11 @@ def _with_role(user: User, role_id: str, names: Names, billing: bool) -> tuple[U
     if found is None:
         raise invalid(f"Role with id {role_id} does not exist", "roleId", "INVALID_ROLE")
     name, seat = found
-    if seat in PAID_SEATS and not billing:
-        # "Permission sets that have paid seats attached to them can only be modified
-        # by applications that have the billing-write scope."
+    was = names.roles.get(names.role_ids.get(user.access.role or "", ""), ("", None))[1]
+    changed = Access("role", name) != user.access
+    if changed and (seat in PAID_SEATS or was in PAID_SEATS) and not billing:
+        # "Whether this role has a paid seat and requires the billing-write scope to
+        # assign/unassign to users."
         raise missing_scope(BILLING_WRITE)
     return user.with_access(Access("role", name)), seat
 

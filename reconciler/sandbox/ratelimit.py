@@ -101,7 +101,8 @@ class Limiter:
         refusal: ApiError | None = None
         if day.used >= limits.daily:
             midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), zone)
-            wait = (midnight - local).total_seconds()
+            # Timestamps, not wall times: a day with a clock change is not 24 hours long.
+            wait = midnight.timestamp() - local.timestamp()
             refusal = rate_limited(DAILY, wait, with_retry_after=limits.retry_after)
         elif len(bucket.times) >= limits.max_requests:
             wait = bucket.times[0] + window - now

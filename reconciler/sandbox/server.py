@@ -43,6 +43,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from reconciler.errors import ReconcilerError, SandboxError
+from reconciler.providers.hubspot.versions import DEFAULT_TIME_ZONE
 from reconciler.sandbox.endpoints import TOKEN_KEY, Endpoints
 from reconciler.sandbox.faults import FaultInjector, Faults, drop_connection
 from reconciler.sandbox.hubspot_errors import ApiError, not_found, server_error, unauthenticated
@@ -71,7 +72,6 @@ __all__ = [
 ]
 
 ADMIN_PREFIX = "/__sandbox/"
-DEFAULT_TIME_ZONE = "US/Eastern"
 
 _log = logging.getLogger(__name__)
 

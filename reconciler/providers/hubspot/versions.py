@@ -177,6 +177,9 @@ DEFAULT_SEAT_NAMES: dict[str, str] = {
     "service": "Service Hub Seat",
     "view_only": "View-Only Seat",
 }
+#: The time zone ``sandbox serve`` gives its accounts unless told otherwise (HubSpot's
+#: example account details show "US/Eastern"; this is its canonical name).
+DEFAULT_TIME_ZONE = "America/New_York"
 SEAT_NAMES_DOC = "https://knowledge.hubspot.com/account-management/manage-seats"
 
 
