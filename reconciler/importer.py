@@ -36,8 +36,12 @@ def user_config(user: User, unknown: frozenset[str]) -> dict[str, Any]:
 
 
 def account_config(state: AccountState, config: Config) -> dict[str, Any]:
-    account: dict[str, Any] = {"id": state.id, "name": state.name}
     desired = config.account(state.id)
+    account: dict[str, Any] = {"id": state.id}
+    # HubSpot's API gives no account name: keep the config's, or leave it out.
+    name = state.name or (desired.name if desired is not None else "")
+    if name:
+        account["name"] = name
     if desired is not None and desired.actor and desired.actor != config.partner.actor:
         account["actor"] = desired.actor
     if desired is not None and desired.token_env:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler import plan as p
-from reconciler.model import Access
+from reconciler.model import UNKNOWN_SEAT, Access
 
 SEAT_LABELS: Mapping[str, str] = {
     "partner": "Partner",
@@ -81,8 +81,17 @@ def manual_instructions(step: p.Step, account_name: str) -> tuple[str, ...]:
             verify,
         )
     if step.type == p.SET_SEAT:
-        seat_before = SEAT_LABELS.get(str(before.get("seat")), before.get("seat"))
         seat_after = SEAT_LABELS.get(str(after.get("seat")), after.get("seat"))
+        if before.get("seat") == UNKNOWN_SEAT:
+            # The API cannot read this seat: the person's word is what ends the step.
+            return (
+                open_user,
+                f"On the Seats tab (or Permissions › Seat), check the seat is {seat_after};"
+                " if not, change it and save.",
+                f"The API cannot show seats: in the config, add seat_confirmed:"
+                f" {after.get('seat')} to {step.user} and commit; the next plan drops this step.",
+            )
+        seat_before = SEAT_LABELS.get(str(before.get("seat")), before.get("seat"))
         return (
             open_user,
             f"On the Seats tab (or Permissions › Seat), change the {seat_before} seat to"

@@ -34,6 +34,7 @@ from reconciler.sandbox.store import Store
 from tests.served import (
     ACTOR,
     FAST_RETRY,
+    PARTNER,
     Fleet,
     FleetFiles,
     bulk_fleet,
@@ -725,3 +726,23 @@ def test_with_seats_in_the_api_seats_are_applied_and_the_second_plan_is_empty(
     assert second.steps == ()
     for email, seat in declared_seats(files).items():
         assert seats[email] == seat
+
+
+def test_import_through_the_api_gives_a_config_that_validates(
+    files: FleetFiles, served: tuple[ServedSandbox, Store], tmp_path: Path
+) -> None:
+    from reconciler.config import check_config
+    from reconciler.importer import import_document
+
+    server, _ = served
+    config, provider = open_hubspot(files, server.url)
+    try:
+        states = [provider.read_account(desired_account(a)) for a in (5001, 5002)]
+    finally:
+        provider.close()
+    out = tmp_path / "imported"
+    out.mkdir()
+    (out / "accounts.yaml").write_text(import_document(states, config))
+    partner = {"version": 1, "partner": PARTNER}
+    (out / "partner.yaml").write_text(yaml.safe_dump(partner))
+    assert [str(d) for d in check_config(out).diagnostics] == []
