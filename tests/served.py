@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import yaml
 
 from reconciler.config import load_config
@@ -43,6 +44,21 @@ SCOPES = [
 ]
 #: Retries that do not make tests wait: the server's faults are seeded and frequent.
 FAST_RETRY = RetryPolicy(max_retries=25, base_delay=0.005, max_delay=0.05)
+
+
+class Recording(httpx.BaseTransport):
+    """The provider's real requests, as sent, on their way to the server."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.sent: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def token_for(account: int) -> str:

@@ -6,10 +6,10 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -37,6 +37,7 @@ from tests.served import (
     PARTNER,
     Fleet,
     FleetFiles,
+    Recording,
     bulk_fleet,
     desired_account,
     rich_fleet,
@@ -599,22 +600,6 @@ def test_capabilities_follow_the_version_and_the_tokens_scopes(tmp_path: Path) -
 # -- seats per API version: plan, apply, plan again ------------------------------------------
 
 
-class Recording(httpx.BaseTransport):
-    """The provider's real requests, as sent, on their way to the server."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.sent: list[tuple[str, str, Any]] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content) if request.content else None
-        self.sent.append((request.method, request.url.path, body))
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 def seat_fleet() -> Fleet:
     """Seat changes of every kind the API could make, and nothing a person must do."""
     current = {
@@ -653,13 +638,21 @@ def declared_seats(files: FleetFiles) -> dict[str, str]:
     }
 
 
-def test_without_seats_in_the_api_no_seat_is_sent_and_none_is_silently_dropped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    files = write_fleet(seat_fleet(), tmp_path / "fleet", monkeypatch)
+@dataclass
+class Cycle:
+    """Plan, apply, plan again through ``sandbox serve``, every request recorded."""
+
+    first: Plan
+    report: ApplyReport
+    second: Plan
+    seats: dict[str, str]
+    sent: list[tuple[str, str, Any]]
+
+
+def plan_apply_plan(files: FleetFiles, api_version: str) -> Cycle:
     recording = Recording()
     with serving(files) as (server, store):
-        config = files.hubspot_config(server.url, api_version="v3")
+        config = files.hubspot_config(server.url, api_version=api_version)
         provider = HubSpotProvider(config, retry=FAST_RETRY, transport=recording)
         try:
             first = make_plan(config, provider)
@@ -668,10 +661,22 @@ def test_without_seats_in_the_api_no_seat_is_sent_and_none_is_silently_dropped(
         finally:
             provider.close()
         seats = {u["email"].lower(): u["seat"] for u in store.export()["accounts"][0]["users"]}
-    assert_no_failure(report)
+    sent = [
+        (r.method, r.url.path, json.loads(r.content) if r.content else None) for r in recording.sent
+    ]
+    return Cycle(first, report, second, seats, sent)
+
+
+def test_without_seats_in_the_api_no_seat_is_sent_and_none_is_silently_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = write_fleet(seat_fleet(), tmp_path / "fleet", monkeypatch)
+    cycle = plan_apply_plan(files, "v3")
+    first, second, seats = cycle.first, cycle.second, cycle.seats
+    assert_no_failure(cycle.report)
     # No request carries a seat, and every path is v3's.
-    assert recording.sent
-    for method, path, body in recording.sent:
+    assert cycle.sent
+    for method, path, body in cycle.sent:
         assert not (isinstance(body, dict) and "seatNames" in body), (method, path, body)
         assert path.startswith(("/settings/v3/users/", "/account-info/v3/", TOKEN_INFO))
     # Users were created and changed by API; their seats are steps for a person...
@@ -709,23 +714,13 @@ def test_with_seats_in_the_api_seats_are_applied_and_the_second_plan_is_empty(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = write_fleet(seat_fleet(), tmp_path / "fleet", monkeypatch)
-    recording = Recording()
-    with serving(files) as (server, store):
-        config = files.hubspot_config(server.url, api_version="2026-09-beta")
-        provider = HubSpotProvider(config, retry=FAST_RETRY, transport=recording)
-        try:
-            first = make_plan(config, provider)
-            report = apply_plan(first, config, provider)
-            second = make_plan(config, provider)
-        finally:
-            provider.close()
-        seats = {u["email"].lower(): u["seat"] for u in store.export()["accounts"][0]["users"]}
-    assert_no_failure(report)
-    assert {s.channel for s in first.steps} == {"api"}
-    assert any(isinstance(b, dict) and "seatNames" in b for _, _, b in recording.sent)
-    assert second.steps == ()
+    cycle = plan_apply_plan(files, "2026-09-beta")
+    assert_no_failure(cycle.report)
+    assert {s.channel for s in cycle.first.steps} == {"api"}
+    assert any(isinstance(b, dict) and "seatNames" in b for _, _, b in cycle.sent)
+    assert cycle.second.steps == ()
     for email, seat in declared_seats(files).items():
-        assert seats[email] == seat
+        assert cycle.seats[email] == seat
 
 
 def test_import_through_the_api_gives_a_config_that_validates(

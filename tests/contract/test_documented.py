@@ -31,6 +31,7 @@ from tests.served import (
     ACTOR,
     FAST_RETRY,
     FleetFiles,
+    Recording,
     rich_fleet,
     serving,
     token_for,
@@ -317,19 +318,6 @@ def test_what_a_version_does_not_document_is_refused(
 
 
 # -- the provider sends only what its version documents -------------------------------------
-
-
-class Recording(httpx.BaseTransport):
-    def __init__(self) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.sent: list[httpx.Request] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append(request)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @pytest.mark.parametrize("version", list(DOCUMENTED))
