@@ -733,11 +733,6 @@ def test_the_daily_limit_is_per_account_and_resets_at_its_local_midnight() -> No
     assert limiter.admit("token-c", 2, eastern).refusal is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: Retry-After to midnight subtracts wall times in one tzinfo, "
-    "so on a DST change day it is an hour off (23 h instead of 22 h here)",
-)
 def test_the_daily_retry_after_counts_real_seconds_across_a_dst_change() -> None:
     eastern = ZoneInfo("America/New_York")
     # 01:00 EST on 2026-03-08; clocks go forward at 02:00, so midnight is 22 h away.
