@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,8 +21,8 @@ import jsonschema
 from reconciler.apply import AccountReport, ApplyReport, StepOutcome, apply_account
 from reconciler.catalog import load_catalogue, schemas_dir
 from reconciler.errors import PlanError, ProviderError, ReconcilerError
-from reconciler.model import AccountState, Config, DesiredAccount
-from reconciler.plan import FORMAT_VERSION, Plan
+from reconciler.model import AccountState, Config, DesiredAccount, User, user_key
+from reconciler.plan import FORMAT_VERSION, REQUEST_ACCESS, AccountPlan, Plan
 from reconciler.planner import account_digest, build_plan, plan_digest
 from reconciler.providers.base import Provider
 
@@ -126,21 +127,121 @@ STALE = "stale plan: {what} changed since this plan was made; nothing was change
 
 
 def check_fresh(plan: Plan, config: Config, provider: Provider, workers: int | None = None) -> None:
-    """Refuse a saved plan made against another config or another current state."""
-    if plan.config_digest and plan.config_digest != config_digest(config):
+    """Refuse a saved plan unless it is exactly the plan of this config and current state.
+
+    The plan is made again from the config and the accounts as they are now; every
+    step must be the same, in the same order (only where a step's config line is
+    shown from may differ: plan and apply may run in different folders). So an
+    edited, added, removed, reordered or retargeted step is refused before
+    anything is written, whatever digests the file carries.
+    """
+    if plan.config_digest != config_digest(config):
         raise PlanError(STALE.format(what="the config"))
     accounts = [a for a in (config.account(ap.account) for ap in plan.accounts) if a is not None]
     if len(accounts) != len(plan.accounts):
         raise PlanError(STALE.format(what="the config's accounts"))
     planned = {ap.account: ap for ap in plan.accounts}
+    pairs = read_states(provider, accounts, workers)
     changed = [
-        f"{planned[account.id].name} ({account.id})"
-        for account, state in read_states(provider, accounts, workers)
+        (planned[account.id], state)
+        for account, state in pairs
         if account_digest(state) != planned[account.id].state_digest
     ]
-    if changed or plan_digest(plan.accounts) != plan.state_digest:
-        what = f"the current state of {', '.join(changed)}" if changed else "the plan file"
-        raise PlanError(STALE.format(what=what))
+    if changed:
+        names = ", ".join(f"{ap.name} ({ap.account})" for ap, _ in changed)
+        drift = [line for ap, state in changed for line in drift_lines(ap, state)]
+        message = STALE.format(what=f"the current state of {names}")
+        raise PlanError("\n".join([message, *drift]))
+    if plan_digest(plan.accounts) != plan.state_digest:
+        raise PlanError(STALE.format(what="the plan file"))
+    again = build_plan(
+        pairs,
+        config.partner,
+        load_catalogue(),
+        provider.capabilities,
+        provider.name,
+        config_digest(config),
+    )
+    for saved, now in zip(plan.accounts, again.accounts, strict=True):
+        if _comparable(saved) != _comparable(now):
+            raise PlanError(
+                f"the plan file's steps for {saved.name} ({saved.account}) are not the plan of"
+                " this config and current state (edited after plan made it?); nothing was"
+                " changed; make a new plan"
+            )
+
+
+def _comparable(account_plan: AccountPlan) -> dict[str, Any]:
+    data = account_plan.to_data()
+    for step in data["steps"]:
+        step.pop("source", None)
+    return data
+
+
+def drift_lines(account_plan: AccountPlan, state: AccountState | str) -> list[str]:
+    """What changed, for each user the plan touches, since the plan recorded ``before``."""
+    if isinstance(state, str):
+        return [f"  {account_plan.name} ({account_plan.account}): {state}"]
+    lines = []
+    seen: set[str] = set()
+    for step in account_plan.steps:
+        if not step.user or step.type == REQUEST_ACCESS or user_key(step.user) in seen:
+            continue
+        # A user's first step records the user as it was; later ones, as the plan leaves it.
+        seen.add(user_key(step.user))
+        user = state.users.get(user_key(step.user))
+        before = dict(step.before) if step.before is not None else None
+        if user is None:
+            now = None
+        else:
+            data = _fields(user)
+            keys = before if before is not None else data
+            now = {k: data.get(k) for k in keys}
+        if now == before:
+            continue
+        if before is None:
+            what = "now exists"
+        elif now is None:
+            what = "no longer exists"
+        else:
+            what = "; ".join(describe_changes(before, now)) or "changed"
+        lines.append(f"  {account_plan.account} {step.user}: {what}")
+    return sorted(set(lines))
+
+
+def _fields(user: User) -> dict[str, Any]:
+    """Every field of a user, as steps record them (empty teams and permissions included)."""
+    return {
+        **user.to_data(),
+        "teams": user.teams.to_data(),
+        "permissions": user.permissions.to_data(),
+    }
+
+
+def describe_changes(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """Field by field, nested ones by path: ``teams.primary was 'Sales', is None``."""
+    from deepdiff import DeepDiff  # only a refused plan needs it
+
+    diff = DeepDiff(before, now, verbose_level=2, ignore_order=True)
+    changes: list[str] = []
+    for kind in ("values_changed", "type_changes"):
+        for path, change in diff.get(kind, {}).items():
+            changes.append(f"{_path(path)} was {change['old_value']!r}, is {change['new_value']!r}")
+    for kind, word in (
+        ("dictionary_item_added", "is now"),
+        ("iterable_item_added", "now has"),
+        ("dictionary_item_removed", "no longer has"),
+        ("iterable_item_removed", "no longer has"),
+    ):
+        for path, value in diff.get(kind, {}).items():
+            changes.append(f"{_path(path)} {word} {value!r}")
+    return sorted(changes)
+
+
+def _path(deepdiff_path: str) -> str:
+    """DeepDiff's ``root['teams']['primary']`` as ``teams.primary``."""
+    parts = re.findall(r"\[(?:'([^']*)'|(\d+))\]", deepdiff_path)
+    return ".".join(name or index for name, index in parts) or "value"
 
 
 def apply_plan(
@@ -185,6 +286,8 @@ def load_plan_file(path: str) -> Plan:
         raise PlanError(
             f"{path}:{exc.lineno}:{exc.colno}: not a plan file (not JSON: {exc.msg})"
         ) from exc
+    except RecursionError as exc:
+        raise PlanError(f"{path}: not a plan file (JSON nested too deeply)") from exc
     if not isinstance(data, dict) or "format_version" not in data:
         raise PlanError(f"{path}: not a plan file (no format_version; make one with plan --out)")
     if data["format_version"] != FORMAT_VERSION:

@@ -14,7 +14,7 @@ from typing import Any
 
 from reconciler.errors import PlanError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # Step types. Every access change has its own type so a reviewer sees the route.
 REQUEST_ACCESS = "request_access"
@@ -201,6 +201,11 @@ class Plan:
         return channel_counts(self.steps)
 
     def to_data(self) -> dict[str, Any]:
+        """The plan as data, sealed by ``digest`` over everything else in it."""
+        body = self._body()
+        return {"digest": digest(body), **body}
+
+    def _body(self) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,
             "state_digest": self.state_digest,
@@ -228,7 +233,7 @@ class Plan:
                 f"plan file has format_version {version!r}; this reconciler reads {FORMAT_VERSION}"
             )
         try:
-            return cls(
+            plan = cls(
                 accounts=tuple(AccountPlan.from_data(a) for a in data["accounts"]),
                 state_digest=str(data["state_digest"]),
                 config_digest=str(data.get("config_digest", "")),
@@ -236,6 +241,14 @@ class Plan:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"plan file is malformed: {exc}") from exc
+        # Sealed: the file must be exactly what plan wrote, to the last byte of data.
+        body = {k: v for k, v in data.items() if k != "digest"}
+        if data.get("digest") != digest(body) or plan._body() != body:
+            raise PlanError(
+                "the plan file was edited after plan made it (its digest does not match its"
+                " content); nothing was changed; make a new plan"
+            )
+        return plan
 
 
 def channel_counts(steps: Sequence[Step]) -> dict[str, int]:

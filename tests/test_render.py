@@ -45,7 +45,10 @@ def sample_plan() -> Plan:
         },
         actor=ACTOR,
     )
-    return build_plan([(desired, current)], PARTNER, CATALOGUE, EVERYTHING)
+    config_digest = "sha256:" + "0" * 64
+    return build_plan(
+        [(desired, current)], PARTNER, CATALOGUE, EVERYTHING, "sandbox", config_digest
+    )
 
 
 def test_plan_json_validates_against_its_schema() -> None:
@@ -53,7 +56,7 @@ def test_plan_json_validates_against_its_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     data = json.loads(sample_plan().to_json())
     jsonschema.Draft202012Validator(schema).validate(data)
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
 
 
 def test_plan_json_round_trips() -> None:
