@@ -1,7 +1,7 @@
 """Generate a synthetic partner: N accounts x U users, one YAML file per account.
 
 Deterministic for a seed. Besides the config it writes ``snapshot.yaml``, the
-matching current state for the sandbox (SPEC §5), in which about ``drift`` of
+matching current state for the sandbox (a snapshot), in which about ``drift`` of
 the managed users differ from the config (renamed, moved team, other access,
 or missing), so a plan against it has that much to do.
 

@@ -88,13 +88,14 @@ def manual_instructions(step: p.Step, account_name: str) -> tuple[str, ...]:
                 open_user,
                 f"On the Seats tab (or Permissions › Seat), check the seat is {seat_after};"
                 " if not, change it and save.",
-                f"The API cannot show seats: in the config, add seat_confirmed:"
-                f" {after.get('seat')} to {step.user} and commit; the next plan drops this step.",
+                f"Where the API version cannot show seats (v3, 2026-03), add seat_confirmed:"
+                f" {after.get('seat')} to {step.user} in the config and commit; the next plan"
+                " drops this step. Elsewhere, run reconciler plan again: it verifies the seat.",
             )
         seat_before = SEAT_LABELS.get(str(before.get("seat")), before.get("seat"))
         return (
             open_user,
-            f"On the Seats tab (or Permissions › Seat), change the {seat_before} seat to"
+            f"On the Seats tab (or Permissions › Seat), change the seat from {seat_before} to"
             f" {seat_after}; save.",
             verify,
         )

@@ -1,4 +1,4 @@
-"""The six invariants of SPEC §3 as pure functions over an AccountState.
+"""The six invariants of the product contract as pure functions over an AccountState.
 
 Each invariant yields a *measure* of how badly it is broken (a count or a set
 of offenders). The planner accepts a step only if no measure grows beyond what

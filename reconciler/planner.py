@@ -246,12 +246,19 @@ def actor_refusal(draft: Draft, state: AccountState, ctx: Context) -> str | None
 
 
 def seat_impact(steps: Iterable[Step]) -> SeatImpact:
+    """Paid seats freed and taken. A seat that cannot be read counts only for a new user:
+    an existing one may hold it already."""
     freed: dict[str, int] = {}
     taken: dict[str, int] = {}
+    created: set[str] = set()
     for step in steps:
         before = (step.before or {}).get("seat")
         after = (step.after or {}).get("seat")
+        if step.type == p.CREATE_USER:
+            created.add(user_key(step.user or ""))
         if step.type == p.SET_SEAT and before == after:
+            continue
+        if before == UNKNOWN_SEAT and user_key(step.user or "") not in created:
             continue
         if before in PAID_SEATS:
             freed[before] = freed.get(before, 0) + 1
@@ -537,7 +544,8 @@ def make_step(
     reason = draft.reason
     if not capabilities.executes(draft.type, draft.before, draft.after):
         channel = "manual"
-        reason += f"; manual: the {provider} API cannot {describe(draft)}"
+        limit = capabilities.limitation(draft.type, draft.before, draft.after)
+        reason += f"; manual: {limit or f'the {provider} API cannot {describe(draft)}'}"
     else:
         refusal = actor_refusal(draft, state, ctx)
         if refusal:

@@ -453,6 +453,11 @@ def test_a_token_without_write_scope_makes_every_step_manual_and_sends_no_write(
         log = server.api.requests()
     bluebird = next(a for a in plan.accounts if a.account == 5002)
     assert bluebird.steps and {s.channel for s in bluebird.steps} == {"manual"}
+    # A step the API could do says it is the token that cannot.
+    assert any(
+        "this account's token does not have the settings.users.write scope" in s.reason
+        for s in bluebird.steps
+    )
     assert not [r for r in log if r.account == 5002 and r.method in ("PUT", "DELETE")]
     assert not [r for r in log if r.status == 403]
     assert not [a for a in report.accounts if a.failed]
@@ -741,3 +746,24 @@ def test_import_through_the_api_gives_a_config_that_validates(
     partner = {"version": 1, "partner": PARTNER}
     (out / "partner.yaml").write_text(yaml.safe_dump(partner))
     assert [str(d) for d in check_config(out).diagnostics] == []
+
+
+def test_without_the_billing_scope_paid_seats_are_for_a_person_and_say_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = write_fleet(seat_fleet(), tmp_path / "fleet", monkeypatch)
+    scopes = ["settings.users.read", "settings.users.write", "settings.users.teams.read"]
+    with_scopes(files, 8001, scopes)
+    cycle = plan_apply_plan(files, "2026-09-beta")
+    assert_no_failure(cycle.report)
+    paid = [s for s in cycle.first.steps if s.type == p.SET_SEAT and s.channel == "manual"]
+    assert paid
+    for step in paid:
+        assert "this account's token does not have the settings.billing.write scope" in step.reason
+    # No seats list without the scope: paid seat counts are unknown, not zero.
+    assert not [m for m, path, _ in cycle.sent if path == BETA.seats]
+    # Free seats still go by API.
+    assert any(
+        s.type == p.SET_SEAT and s.channel == "api" and s.after == {"seat": "view_only"}
+        for s in cycle.first.steps
+    )

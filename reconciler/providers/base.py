@@ -71,6 +71,12 @@ class Capabilities:
         """What the API can do in one account (a provider may narrow it per account)."""
         return self
 
+    def limitation(
+        self, step_type: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+    ) -> str | None:
+        """Why this account cannot do a step the API itself can (None: the API cannot)."""
+        return None
+
     @staticmethod
     def _access_kind(data: Mapping[str, Any]) -> str | None:
         access = data.get("access")

@@ -8,6 +8,7 @@ enforces HubSpot's rules) and maps the store's refusals to ProviderError.
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 from reconciler.errors import ProviderError, SandboxError
@@ -48,20 +49,42 @@ def open_store(config: Config, *, must_exist: bool = False) -> Store:
     if not snapshot or (path.exists() and path.stat().st_size > 0):
         return Store(path)
     data = load_snapshot(_resolve(config.provider, str(snapshot)))
-    store = Store(path)
+    # Seeded beside the database and renamed into place: a run killed while seeding
+    # leaves no database behind (only its own scratch file, removed by the next run).
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_seeds(path)
+    scratch = path.with_name(f".{path.name}.seeding-{os.getpid()}")
     try:
-        store.seed(data, config.partner)
-    except BaseException:
-        store.close()
-        for leftover in (
-            path,
-            path.with_name(path.name + "-wal"),
-            path.with_name(path.name + "-shm"),
-        ):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
-        raise
-    return store
+        with Store(scratch) as seeding:
+            seeding.seed(data, config.partner)
+        os.replace(scratch, path)
+    finally:
+        _remove_database(scratch)
+    return Store(path)
+
+
+def _remove_database(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
+def _remove_abandoned_seeds(path: Path) -> None:
+    """Scratch files of seeding runs that were killed (their process is gone)."""
+    for scratch in path.parent.glob(f".{path.name}.seeding-*"):
+        pid = scratch.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            _remove_database(scratch)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _resolve(provider: ProviderConfig, value: str) -> Path:

@@ -105,15 +105,27 @@ class HubSpotCapabilities(Capabilities):
             return False
         return super().executes(step_type, before, after)
 
+    #: Where narrowed by a token's scopes: the scopes it lacks, and what it was before.
+    missing: tuple[str, ...] = ()
+    full: Capabilities | None = None
+
     def for_account(self, state: AccountState) -> Capabilities:
         scopes = state.grants
         if scopes is None:
             return self
         if not scopes & {WRITE_SCOPE, CRM_WRITE_SCOPE}:
-            return replace(self, step_types=frozenset())
+            return replace(self, step_types=frozenset(), missing=(WRITE_SCOPE,), full=self)
         if BILLING_WRITE_SCOPE not in scopes:
-            return replace(self, seats=self.seats - frozenset(PAID_SEATS))
+            seats = self.seats - frozenset(PAID_SEATS)
+            return replace(self, seats=seats, missing=(BILLING_WRITE_SCOPE,), full=self)
         return self
+
+    def limitation(
+        self, step_type: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+    ) -> str | None:
+        if self.full is not None and self.full.executes(step_type, before, after):
+            return f"this account's token does not have the {', '.join(self.missing)} scope"
+        return None
 
 
 def capabilities_of(api: ApiVersion, seats: SeatNames) -> HubSpotCapabilities:
