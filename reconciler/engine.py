@@ -40,6 +40,20 @@ def open_provider(config: Config) -> Provider:
     raise ReconcilerError(f"unknown provider type {config.provider.type!r}")
 
 
+def lock_paths(config: Config, accounts: Sequence[int]) -> list[Path]:
+    """The locks an apply of ``accounts`` holds (:mod:`reconciler.lock`)."""
+    if config.provider.type == "sandbox":
+        from reconciler.providers.sandbox import sandbox_path
+
+        database = sandbox_path(config.provider)
+        return [database.with_name(database.name + ".lock")]
+    from reconciler.lock import hubspot_lock_paths
+    from reconciler.providers.hubspot.provider import DEFAULT_BASE_URL
+
+    base_url = str(config.provider.options.get("base_url") or DEFAULT_BASE_URL)
+    return hubspot_lock_paths(base_url, accounts)
+
+
 def select_accounts(
     config: Config, account_ids: Sequence[int] = (), shard: tuple[int, int] | None = None
 ) -> list[DesiredAccount]:

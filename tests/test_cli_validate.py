@@ -133,3 +133,66 @@ def test_validate_as_a_real_process() -> None:
         "OK: 8 accounts, 34 users in 10 files\n",
         "",
     )
+
+
+def test_warnings_go_to_stderr_and_keep_exit_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "partner: {name: N, employee_domains: [northwind.agency], actor: a@northwind.agency}\n"
+        "accounts:\n  - id: 1\n    users:\n"
+        '      - {email: "ana@n\\u043erthwind.agency", access: basic, seat: core}\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run("c.yaml")
+    assert (code, out) == (0, "OK: 1 account, 1 user in 1 file\n")
+    assert err.splitlines() == [
+        "warning: c.yaml:5:17: /accounts/0/users/0/email: its domain looks like partner domain"
+        " 'northwind.agency' but is another one: it has U+043E CYRILLIC SMALL LETTER O where"
+        " that has U+006F LATIN SMALL LETTER O"
+    ]
+    code, out, err = run("--format", "json", "c.yaml")
+    assert (code, json.loads(out)["valid"]) == (0, True)
+    assert err.startswith("warning: c.yaml:5:17: /accounts/0/users/0/email: ")
+
+
+@pytest.mark.parametrize(
+    ("email", "named"),
+    [
+        ("ceo\\0@acme.example", "U+0000 (a control character)"),
+        ("ceo@acme.example\\n", "U+000A (a control character)"),
+        ("ceo@acme.example\\u202e", "U+202E (a bidirectional text control)"),
+    ],
+)
+def test_unseen_characters_are_named_never_printed(
+    email: str, named: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "partner: {name: N, actor: a@northwind.agency}\n"
+        f'accounts: [{{id: 1, users: [{{email: "{email}", access: basic, seat: core}}]}}]\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run("c.yaml")
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        f"c.yaml:2:36: /accounts/0/users/0/email: an email address cannot contain {named}",
+        "1 problem found",
+    ]
+    assert "\0" not in err and "\u202e" not in err
+
+
+def test_an_id_past_the_safe_integers_stops_plan_with_a_placed_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2^63 once validated, then crashed every command with OverflowError."""
+    (tmp_path / "c.yaml").write_text(
+        "partner: {name: N, actor: a@northwind.agency}\naccounts: [{id: 9223372036854775808}]\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    for command in ("validate", "plan"):
+        result = CliRunner().invoke(main, [command, "c.yaml"])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert result.stderr.splitlines() == [
+            "c.yaml:2:17: /accounts/0/id: must be at most 9007199254740991, not 9223372036854775808",
+            "1 problem found",
+        ]

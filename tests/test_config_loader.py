@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +15,14 @@ import pytest
 from reconciler.config import check_config
 from reconciler.config.loader import (
     MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_SNAPSHOT_BYTES,
     find_yaml_files,
     load_yaml_documents,
     parse_yaml,
+    read_bytes,
 )
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, Diagnostic
 
 FIXTURES = Path(__file__).parent / "fixtures" / "invalid"
 
@@ -150,11 +155,10 @@ def test_symlink_loop_is_reported_not_followed(
     ]
 
 
-def test_symlinked_directory_without_loop_is_followed(tmp_path: Path) -> None:
-    (tmp_path / "shared").mkdir()
-    (tmp_path / "shared" / "partner.yaml").write_text("partner: {}\n")
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "shared").symlink_to(tmp_path / "shared", target_is_directory=True)
+def test_symlinked_directory_inside_the_root_is_followed(tmp_path: Path) -> None:
+    (tmp_path / "config" / ".shared").mkdir(parents=True)
+    (tmp_path / "config" / ".shared" / "partner.yaml").write_text("partner: {}\n")
+    (tmp_path / "config" / "shared").symlink_to(".shared", target_is_directory=True)
     files, diagnostics = find_yaml_files(tmp_path / "config")
     assert files == [str(tmp_path / "config" / "shared" / "partner.yaml")]
     assert diagnostics == []
@@ -350,3 +354,227 @@ def test_garbage_collector_is_restored(tmp_path: Path) -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# --- hostile files: only regular files inside the config root are read -----------------
+
+PARTNER = "partner: {name: N, employee_domains: [northwind.agency], actor: a@northwind.agency}\n"
+#: What an attacker would like to see echoed: it must never appear in any output.
+SECRET = "root:$6$SECRETHASHxyz:19000:0:99999:7:::"
+
+
+def hostile_config(tmp_path: Path) -> Path:
+    """``config/`` with one valid account, next to a secret file outside it."""
+    (tmp_path / "secret.yaml").write_text(f"{SECRET}\nsecret_key: {SECRET}\n")
+    config = tmp_path / "config"
+    (config / "accounts").mkdir(parents=True)
+    (config / "partner.yaml").write_text(PARTNER)
+    (config / "accounts" / "acme.yaml").write_text("accounts: [{id: 1}]\n")
+    return config
+
+
+def test_a_symlink_out_of_the_root_is_refused_and_its_target_never_echoed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = hostile_config(tmp_path)
+    (config / "accounts" / "x.yaml").symlink_to(tmp_path / "secret.yaml")
+    (config / "accounts" / "up").symlink_to(tmp_path, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    expected = [
+        "config/accounts/up:1:1: /: symlink points outside the configuration directory",
+        "config/accounts/x.yaml:1:1: /: symlink points outside the configuration directory",
+    ]
+    assert lines("config") == expected
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    for args in (["validate", "config"], ["validate", "--format", "json", "config"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1
+        output = result.stdout + result.stderr
+        assert "SECRETHASH" not in output and "secret_key" not in output
+    assert CliRunner().invoke(main, ["validate", "config"]).stderr.splitlines() == [
+        *expected,
+        "2 problems found",
+    ]
+
+
+def test_a_file_named_on_the_command_line_is_read_wherever_it_is(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "c.yaml").write_text(PARTNER + "accounts: [{id: 1}]\n")
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "c.yaml").symlink_to(tmp_path / "elsewhere" / "c.yaml")
+    for path in (tmp_path / "elsewhere" / "c.yaml", tmp_path / "config" / "c.yaml"):
+        assert check_config(path).valid
+
+
+def test_a_symlink_to_the_filesystem_root_is_refused_not_walked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = hostile_config(tmp_path)
+    (config / "accounts" / "root").symlink_to("/", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    files, diagnostics = find_yaml_files("config")
+    assert files == ["config/accounts/acme.yaml", "config/partner.yaml"]
+    assert [str(d) for d in diagnostics] == [
+        "config/accounts/root:1:1: /: symlink points outside the configuration directory"
+    ]
+
+
+def test_symlinks_that_loop_on_themselves_are_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = hostile_config(tmp_path)
+    (config / "a.yaml").symlink_to("b.yaml")
+    (config / "b.yaml").symlink_to("a.yaml")
+    (config / "accounts" / "self").symlink_to("self")
+    monkeypatch.chdir(tmp_path)
+    message = "symlink loop: this symlink never reaches a file or directory"
+    assert lines("config") == [
+        f"config/a.yaml:1:1: /: {message}",
+        f"config/accounts/self:1:1: /: {message}",
+        f"config/b.yaml:1:1: /: {message}",
+    ]
+
+
+def test_a_diamond_of_symlinks_reads_each_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twenty levels, each reached by two symlinks: 2^20 paths to the last, one read."""
+    import reconciler.config as config_package
+
+    config = tmp_path / "config"
+    levels = config / ".levels"
+    for level in range(21):
+        (levels / f"d{level}").mkdir(parents=True)
+        (levels / f"d{level}" / "account.yaml").write_text(f"accounts: [{{id: {level + 1}}}]\n")
+        if level:
+            for name in ("a", "b"):
+                (levels / f"d{level - 1}" / name).symlink_to(f"../d{level}")
+    (config / "partner.yaml").write_text(PARTNER)
+    (config / "start").symlink_to(".levels/d0")
+    (config / "again").symlink_to(".levels/d0")
+    reads: list[str] = []
+    real_read = config_package.read_bytes
+
+    def counted(file: str) -> bytes | object:
+        reads.append(os.path.realpath(file))
+        return real_read(file)
+
+    monkeypatch.setattr(config_package, "read_bytes", counted)
+    monkeypatch.chdir(tmp_path)
+    result = check_config("config")
+    assert result.diagnostics == []
+    assert result.config is not None and len(result.config.accounts) == 21
+    assert len(reads) == len(set(reads)) == len(result.files) == 22
+    # Each under the first path that reaches it ("again" sorts before "start").
+    assert "config/again/" + "a/" * 20 + "account.yaml" in result.files
+    assert not any(file.startswith("config/start") or "/b/" in file for file in result.files)
+
+
+def test_a_symlink_to_a_file_inside_the_root_is_read_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = hostile_config(tmp_path)
+    (config / "accounts" / "same.yaml").symlink_to("acme.yaml")
+    (config / "alias.yaml").symlink_to("accounts/acme.yaml")
+    monkeypatch.chdir(tmp_path)
+    result = check_config("config")
+    assert result.diagnostics == []  # not "account 1 is declared twice"
+    assert result.files == ("config/accounts/acme.yaml", "config/partner.yaml")
+
+
+def test_a_named_pipe_is_refused_without_opening_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = hostile_config(tmp_path)
+    os.mkfifo(config / "accounts" / "pipe.yaml")
+    (config / "accounts" / "to-pipe.yaml").symlink_to("pipe.yaml")
+    monkeypatch.chdir(tmp_path)
+    message = "not a regular file (a named pipe); not opened"
+    assert lines("config") == [
+        f"config/accounts/pipe.yaml:1:1: /: {message}",
+        f"config/accounts/to-pipe.yaml:1:1: /: {message}",
+    ]
+    assert lines("config/accounts/pipe.yaml") == [f"config/accounts/pipe.yaml:1:1: /: {message}"]
+    assert lines("/dev/null") == [
+        "/dev/null:1:1: /: not a regular file (a character device); not opened"
+    ]
+
+
+def test_an_oversized_file_is_refused_by_its_size_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = hostile_config(tmp_path)
+    with open(config / "accounts" / "huge.yaml", "wb") as huge:
+        huge.truncate(200 * 1024 * 1024)  # sparse: no disk, and it must not be read
+    with open(config / "accounts" / "just-over.yaml", "wb") as over:
+        over.truncate(MAX_FILE_BYTES + 1)
+    monkeypatch.chdir(tmp_path)
+    limit = "more than the 16 MiB allowed for one file; not read"
+    assert lines("config") == [
+        f"config/accounts/huge.yaml:1:1: /: file too large: 209715200 bytes, {limit}",
+        f"config/accounts/just-over.yaml:1:1: /: file too large: {MAX_FILE_BYTES + 1} bytes, {limit}",
+    ]
+
+
+def test_read_bytes_reads_up_to_the_limit_and_no_further(tmp_path: Path) -> None:
+    (tmp_path / "ten.yaml").write_bytes(b"a: 1234567")
+    assert read_bytes(str(tmp_path / "ten.yaml"), max_bytes=10) == b"a: 1234567"
+    refused = read_bytes(str(tmp_path / "ten.yaml"), max_bytes=9)
+    assert isinstance(refused, Diagnostic) and refused.message == (
+        "file too large: 10 bytes, more than the 9 bytes allowed for one file; not read"
+    )
+
+
+def test_a_big_snapshot_beside_the_config_is_skipped_by_its_modeline(tmp_path: Path) -> None:
+    config = hostile_config(tmp_path)
+    snapshot = config / "snapshot.yaml"
+    snapshot.write_text("# yaml-language-server: $schema=../schemas/snapshot.schema.json\n")
+    with open(snapshot, "ab") as grow:
+        grow.truncate(MAX_FILE_BYTES + 1)
+    result = check_config(config)
+    assert result.diagnostics == [] and len(result.files) == 2
+
+
+def test_the_bench_corpus_is_far_inside_the_limits(tmp_path: Path) -> None:
+    """Accounts of 50 users (the bench's shape) stay 1,000 times under the file limit."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    try:
+        from generate import generate
+    finally:
+        sys.path.pop(0)
+    files = generate(tmp_path / "bench", accounts=20, users=50)
+    assert max(path.stat().st_size for path in files) < MAX_FILE_BYTES / 1000
+    # The snapshot grows with the whole partner: ~14 MB at 1,000 accounts x 50 users.
+    snapshot = (tmp_path / "bench" / "snapshot.yaml").stat().st_size
+    assert snapshot * 1000 / 20 < MAX_SNAPSHOT_BYTES / 4
+    result = check_config(tmp_path / "bench", warn=True)
+    assert result.diagnostics == [] and result.warnings == []
+
+
+def test_hostile_tree_end_to_end_in_a_real_process(tmp_path: Path) -> None:
+    """A pipe, a way out and a huge file at once: exit 1, each placed, nothing leaked, no hang."""
+    config = hostile_config(tmp_path)
+    os.mkfifo(config / "accounts" / "pipe.yaml")
+    (config / "accounts" / "leak.yaml").symlink_to(tmp_path / "secret.yaml")
+    with open(config / "accounts" / "huge.yaml", "wb") as huge:
+        huge.truncate(200 * 1024 * 1024)
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", "config"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [
+        "config/accounts/huge.yaml:1:1: /: file too large: 209715200 bytes, more than the "
+        "16 MiB allowed for one file; not read",
+        "config/accounts/leak.yaml:1:1: /: symlink points outside the configuration directory",
+        "config/accounts/pipe.yaml:1:1: /: not a regular file (a named pipe); not opened",
+        "3 problems found",
+    ]
+    assert "SECRETHASH" not in done.stderr

@@ -610,3 +610,86 @@ def test_a_config_that_passes_keeps_every_rule(config: dict[str, object]) -> Non
                 assert partner.is_employee(user.email)
             if user.permissions:
                 assert not user.permissions.add & user.permissions.remove
+
+
+# --- look-alike addresses: warnings, not errors ------------------------------------------
+
+LOOKALIKE_PARTNER = (
+    "partner: {name: N, employee_domains: [northwind.agency],"
+    " employees: [mara@freelance.example], actor: bot@northwind.agency}\n"
+)
+
+
+def lookalike_warnings(tmp_path: Path, *emails: str) -> list[str]:
+    users = "".join(
+        f'      - {{email: "{email}", access: basic, seat: core}}\n' for email in emails
+    )
+    (tmp_path / "c.yaml").write_text(
+        LOOKALIKE_PARTNER + f"accounts:\n  - id: 1\n    users:\n{users}"
+    )
+    result = check_config(tmp_path / "c.yaml")
+    assert result.valid, result.diagnostics  # a warning never makes a config invalid
+    assert load_config(tmp_path / "c.yaml").accounts[0].users  # nor stops it loading
+    return [str(w).replace(f"{tmp_path}/", "") for w in result.warnings]
+
+
+def test_two_users_of_an_account_that_only_look_alike_are_warned_about(tmp_path: Path) -> None:
+    # U+0430 is the Cyrillic "а"; the first user is Latin.
+    assert lookalike_warnings(tmp_path, "ana@acme.example", "\\u0430na@acme.example") == [
+        "c.yaml:6:17: /accounts/0/users/1/email: looks like the address at c.yaml:5:17 but is"
+        " another one: it has U+0430 CYRILLIC SMALL LETTER A where that has"
+        " U+0061 LATIN SMALL LETTER A",
+    ]
+
+
+def test_a_lookalike_of_a_partner_employee_is_warned_about(tmp_path: Path) -> None:
+    assert lookalike_warnings(tmp_path, "m\\u0430ra@freelance.example") == [
+        "c.yaml:5:17: /accounts/0/users/0/email: looks like partner employee"
+        " 'mara@freelance.example' but is another address: it has U+0430 CYRILLIC SMALL"
+        " LETTER A where that has U+0061 LATIN SMALL LETTER A",
+    ]
+
+
+def test_an_address_at_a_lookalike_of_a_partner_domain_is_warned_about(tmp_path: Path) -> None:
+    assert lookalike_warnings(tmp_path, "ana@n\\u043erthwind.agency") == [
+        "c.yaml:5:17: /accounts/0/users/0/email: its domain looks like partner domain"
+        " 'northwind.agency' but is another one: it has U+043E CYRILLIC SMALL LETTER O"
+        " where that has U+006F LATIN SMALL LETTER O",
+    ]
+
+
+def test_ascii_lookalikes_count_too(tmp_path: Path) -> None:
+    """UTS #39 confuses "rn" with "m", whatever the script."""
+    assert lookalike_warnings(tmp_path, "arnie@acme.example", "amie@acme.example") == [
+        "c.yaml:6:17: /accounts/0/users/1/email: looks like the address at c.yaml:5:17 but is"
+        " another one: it has U+006D LATIN SMALL LETTER M where that has"
+        " U+0072 LATIN SMALL LETTER R, U+006E LATIN SMALL LETTER N",
+    ]
+
+
+def test_distinct_and_exact_addresses_are_not_warned_about(tmp_path: Path) -> None:
+    assert (
+        lookalike_warnings(
+            tmp_path,
+            "ana@acme.example",
+            "anna@acme.example",
+            "mara@freelance.example",
+            "Bot@NorthWind.agency",
+            "x@northwind.agency",
+            "zoë@acme.example",
+        )
+        == []
+    )
+
+
+def test_load_config_skips_the_lookalike_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reconciler.config as config_package
+
+    def fail(found: object) -> list[object]:
+        raise AssertionError("load_config has no one to show warnings to")
+
+    monkeypatch.setattr(config_package, "check_lookalikes", fail)
+    (tmp_path / "c.yaml").write_text(LOOKALIKE_PARTNER + "accounts: [{id: 1}]\n")
+    assert load_config(tmp_path / "c.yaml").accounts[0].id == 1

@@ -108,6 +108,34 @@ SCHEMA_FIXTURES: dict[str, list[str]] = {
         "bad-profile-name.yaml:3:3: /profiles/bad name: 'bad name' is not a valid profile name "
         "(use letters, digits, '.', '_' and '-')",
     ],
+    # Ids past 2^53-1 do not survive JSON readers; 2^63 crashed every command once.
+    "id-over-64-bits.yaml": [
+        "id-over-64-bits.yaml:3:9: /accounts/0/id: must be at most 9007199254740991, "
+        "not 9223372036854775808",
+    ],
+    "id-past-safe-integer.yaml": [
+        "id-past-safe-integer.yaml:3:9: /accounts/0/id: must be at most 9007199254740991, "
+        "not 9007199254740992",
+    ],
+    # Characters nobody sees are named, never printed.
+    **{
+        f"email-{name}.yaml": [
+            f"email-{name}.yaml:5:17: /accounts/0/users/0/email: an email address cannot "
+            f"contain {character}",
+        ]
+        for name, character in {
+            "nul": "U+0000 (a control character)",
+            "trailing-newline": "U+000A (a control character)",
+            "del": "U+007F (a control character)",
+            "c1-control": "U+0085 (a control character)",
+            "zero-width-space": "U+200B (an invisible formatting character)",
+            "bidi-override": "U+202E (a bidirectional text control)",
+            "bom": "U+FEFF (an invisible formatting character)",
+        }.items()
+    },
+    "name-too-long.yaml": [
+        "name-too-long.yaml:4:11: /accounts/0/name: must be at most 1000 characters long, not 2000",
+    ],
 }
 
 
@@ -229,3 +257,99 @@ def test_messages_are_one_line_and_never_empty() -> None:
         for diagnostic in check_config(path).diagnostics:
             assert diagnostic.message.strip()
             assert "\n" not in diagnostic.message
+
+
+SAFE_ID = 2**53 - 1
+
+
+@pytest.mark.parametrize("schema", ["config", "snapshot"])
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize(
+    ("account_id", "valid"),
+    [(1, True), (SAFE_ID, True), (float(SAFE_ID), True), (2**53, False), (2**63, False)],
+)
+def test_account_ids_stay_within_the_json_safe_integers(
+    schema: str, fast: bool, account_id: float, valid: bool
+) -> None:
+    data = {"accounts": [{"id": account_id}]}
+    assert failing_pointers(data, schema, fast=fast) == (set() if valid else {"/accounts/0/id"})
+
+
+def test_the_largest_safe_id_builds_a_config(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "partner: {name: N, actor: a@northwind.agency}\n"
+        f"accounts: [{{id: {SAFE_ID}}}, {{id: {2**63}}}]\n"
+    )
+    assert [str(d).split(": ", 1)[1] for d in check_config(tmp_path / "c.yaml").diagnostics] == [
+        f"/accounts/1/id: must be at most {SAFE_ID}, not {2**63}"
+    ]
+    (tmp_path / "c.yaml").write_text(
+        f"partner: {{name: N, actor: a@northwind.agency}}\naccounts: [{{id: {SAFE_ID}}}]\n"
+    )
+    config = check_config(tmp_path / "c.yaml").config
+    assert config is not None and config.accounts[0].id == SAFE_ID
+
+
+@pytest.mark.parametrize("schema", ["config", "snapshot"])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "ceo@acme.example\n",
+        "ceo@acme.example\r\n",
+        "\nceo@acme.example",
+        "ceo\x00@acme.example",
+        "ceo\x1c@acme.example",
+        "ceo@acme.example\x85",
+        "ceo\xa0@acme.example",
+        "ceo @acme.example",
+        "ceo\u3000@acme.example",
+        "ceo\u200d@acme.example",
+        "ceo\u2066@acme.example",
+        "ceo@acme.example\u2029",
+    ],
+    ids=repr,
+)
+def test_both_validators_refuse_unseen_characters_in_emails(schema: str, email: str) -> None:
+    """Python's `$` matches before a final newline and its `\\s` is not ECMA's: not here."""
+    data = {"accounts": [{"id": 1, "users": [{"email": email, "access": "basic", "seat": "core"}]}]}
+    expected = {"/accounts/0/users/0/email"}
+    assert failing_pointers(data, schema, fast=True) == expected
+    assert failing_pointers(data, schema, fast=False) == expected
+
+
+@pytest.mark.parametrize("schema", ["config", "snapshot"])
+def test_the_email_pattern_refuses_what_the_messages_name(schema: str) -> None:
+    from reconciler.config.characters import UNSEEN_CLASS
+
+    pattern = load_schema(schema)["$defs"]["email"]["pattern"]
+    assert pattern.count(f"[^@{UNSEEN_CLASS}]+") == pattern.count("[") >= 2
+    assert load_schema(schema)["$defs"]["email"]["maxLength"] == 254
+
+
+def test_a_huge_string_is_measured_not_matched(tmp_path: Path) -> None:
+    """A megabyte of dots would make Python's regex backtrack for hours; maxLength answers."""
+    email = "a@" + "." * 1_000_000 + "@"
+    (tmp_path / "c.yaml").write_text(
+        "partner: {name: N, actor: a@northwind.agency}\n"
+        f"accounts: [{{id: 1, users: [{{email: '{email}', access: basic, seat: core}}]}}]\n"
+    )
+    assert [str(d).split(": ", 1)[1] for d in check_config(tmp_path / "c.yaml").diagnostics] == [
+        f"/accounts/0/users/0/email: must be at most 254 characters long, not {len(email)}"
+    ]
+
+
+def test_every_string_in_the_config_schema_has_a_length_bound() -> None:
+    def strings(node: Any, where: str) -> Iterator[str]:
+        if isinstance(node, dict):
+            types = node.get("type")
+            # Strings that an enum bounds (directly or through if/then) need no maxLength.
+            free = not {"enum", "const", "if"} & node.keys() and not where.endswith("/if")
+            if free and "string" in (types or ()) and "maxLength" not in node:
+                yield where
+            for key, value in node.items():
+                yield from strings(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                yield from strings(item, f"{where}/{index}")
+
+    assert list(strings(load_schema("config"), "#")) == []

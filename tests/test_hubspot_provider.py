@@ -767,3 +767,13 @@ def test_without_the_billing_scope_paid_seats_are_for_a_person_and_say_why(
         s.type == p.SET_SEAT and s.channel == "api" and s.after == {"seat": "view_only"}
         for s in cycle.first.steps
     )
+
+
+def test_a_name_is_changed_by_api_and_cleared_by_a_person(tmp_path: Path) -> None:
+    files = bulk_fleet(1, 1).write(tmp_path / "fleet")
+    provider = HubSpotProvider(files.hubspot_config("http://127.0.0.1:9"))
+    caps = provider.capabilities
+    provider.close()
+    unset = {"first_name": "Sam", "last_name": None}
+    assert caps.executes(p.SET_NAME, unset, {"first_name": "Alpha", "last_name": None})
+    assert not caps.executes(p.SET_NAME, unset, {"first_name": None, "last_name": None})

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 
 import jsonschema
+import pytest
 
 from reconciler import plan as p
 from reconciler.catalog import schemas_dir
@@ -102,3 +105,49 @@ def test_text_shows_the_migration_as_freeing_a_paid_seat() -> None:
     text = render_text(plan)
     assert "migrate Super Admin → Partner Admin: ana@northwind.agency" in text
     assert "access: Super Admin → Partner Admin" in text
+
+
+HOSTILE = "Eve\x1b]0;owned\x07\x1b[2J\r  + create user: fake\x00\u202egnp.exe\u2028"
+
+
+def hostile_plan() -> Plan:
+    current = AccountState(
+        8,
+        HOSTILE,
+        {"core": 1, "sales": 0, "service": 0},
+        ROLES,
+        TEAMS,
+        {
+            ACTOR: User(ACTOR, Access("super_admin"), "partner"),
+            "ceo@acme.example": User("ceo@acme.example", Access("super_admin"), "core"),
+            "x@acme.example": User("x@acme.example", Access("basic"), "none", first_name=HOSTILE),
+        },
+    )
+    desired = DesiredAccount(
+        8,
+        None,
+        {
+            "x@acme.example": DesiredUser("x@acme.example", first_name="Plain"),
+            "y@acme.example": DesiredUser(
+                "y@acme.example", access=Access("basic"), seat="none", last_name=HOSTILE
+            ),
+        },
+        actor=ACTOR,
+    )
+    return build_plan([(desired, current)], PARTNER, CATALOGUE, EVERYTHING)
+
+
+def raw_controls(text: str) -> list[str]:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # our own colours, nothing else
+    return [
+        repr(c) for c in text if c != "\n" and unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")
+    ]
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_text_from_config_and_state_reaches_the_terminal_inert(color: bool) -> None:
+    text = render_text(hostile_plan(), color=color)
+    assert raw_controls(text) == []
+    assert "\\x1b]0;owned" in text and "\\u202e" in text and "\\x00" in text
+    # The forged line stays inside its own line: no line starts with it.
+    assert not any(line.startswith("  + create user: fake") for line in text.splitlines())

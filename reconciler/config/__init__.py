@@ -6,7 +6,8 @@ The stages, each collecting every problem it finds as a placed
 1. ``loader``: files → data with a pointer → (line, column) index;
 2. ``secrets``: literal tokens refused, never echoed;
 3. ``schema``: each file against ``schemas/config.schema.json``;
-4. ``rules``: blocks merged across files, business rules checked;
+4. ``rules``: blocks merged across files, business rules checked (and addresses
+   that only look alike, as warnings);
 5. ``desired``: the typed :class:`~reconciler.model.Config`.
 
 Later stages run on what earlier ones accepted, so one broken file does not
@@ -28,8 +29,9 @@ from reconciler.config.loader import (
     load_yaml_documents,
     parse_yaml,
     read_bytes,
+    read_head,
 )
-from reconciler.config.rules import check_rules, check_whole, collect
+from reconciler.config.rules import check_lookalikes, check_rules, check_whole, collect
 from reconciler.config.schema import validate_documents
 from reconciler.config.secrets import find_secrets
 from reconciler.errors import ConfigError, Diagnostic
@@ -49,11 +51,16 @@ SCHEMA = "config"
 
 @dataclass(frozen=True)
 class Validation:
-    """The outcome of checking a configuration: the config, or every problem."""
+    """The outcome of checking a configuration: the config, or every problem.
+
+    ``warnings`` do not make it invalid: they are placed like diagnostics and say what
+    is allowed but probably not meant (addresses that only look alike).
+    """
 
     config: Config | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: tuple[str, ...] = ()
+    warnings: list[Diagnostic] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -62,21 +69,24 @@ class Validation:
 
 def load_config(path: str | Path) -> Config:
     """Load, validate and build the desired state; raise ConfigError with every problem."""
-    result = check_config(path)
+    result = check_config(path, warn=False)  # no one would see the warnings
     if result.config is None:
         raise ConfigError(result.diagnostics)
     return result.config
 
 
-def check_config(path: str | Path) -> Validation:
-    """Like :func:`load_config`, returning the problems (sorted) instead of raising."""
+def check_config(path: str | Path, *, warn: bool = True) -> Validation:
+    """Like :func:`load_config`, returning the problems (sorted) instead of raising.
+
+    ``warn``: also look for what is valid but likely a mistake (``Validation.warnings``).
+    """
     # The collector would walk the ever-growing heap of small containers again and
     # again while the config is built; nothing here makes reference cycles.
     with gc_paused():
-        return _check(os.path.normpath(str(path)))
+        return _check(os.path.normpath(str(path)), warn)
 
 
-def _check(root: str) -> Validation:
+def _check(root: str, warn: bool) -> Validation:
     found_files, diagnostics = find_yaml_files(root)
     documents, files = _read(found_files, diagnostics)
     all_loaded = not diagnostics
@@ -96,9 +106,10 @@ def _check(root: str) -> Validation:
     diagnostics.extend(check_rules(found, load_catalogue().partner_admin_forbidden))
     if all_loaded and not invalid:  # else the missing block may be in a file that failed
         diagnostics.extend(check_whole(found, root))
+    warnings = sorted(set(check_lookalikes(found))) if warn else []
     if diagnostics:
-        return Validation(None, sorted(set(diagnostics)), files)
-    return Validation(build_config(found, files, root), [], files)
+        return Validation(None, sorted(set(diagnostics)), files, warnings)
+    return Validation(build_config(found, files, root), [], files, warnings)
 
 
 def _read(
@@ -110,14 +121,17 @@ def _read(
     can be as big as the whole config, is never parsed here at all.
     """
     raws: dict[str, bytes] = {}
+    excluded: set[str] = set()
     for file in files:
         raw = read_bytes(file)
         if isinstance(raw, Diagnostic):
             diagnostics.append(raw)
+            # A snapshot may be bigger than a config file may be: look at its head only.
+            if _declares_snapshot(read_head(file)):
+                excluded.add(os.path.realpath(file))
         else:
             raws[file] = raw
     parsed: dict[str, LoadedDocument] = {}
-    excluded: set[str] = set()
     for file, raw in raws.items():
         if _declares_snapshot(raw):
             excluded.add(os.path.realpath(file))

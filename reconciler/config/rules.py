@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.config.characters import describe, differences, skeleton
 from reconciler.config.loader import LoadedDocument, escape_pointer_token
 from reconciler.errors import Diagnostic
 from reconciler.model import Location, Partner, user_key
@@ -120,6 +121,70 @@ def check_rules(found: Declarations, forbidden: frozenset[str]) -> list[Diagnost
             )
             diagnostics.append(account.diagnostic("/id", message))
     return diagnostics
+
+
+def check_lookalikes(found: Declarations) -> list[Diagnostic]:
+    """Warnings, not errors: addresses that differ only in characters that look alike.
+
+    Two users of one account, or a user and a partner employee (by address or by
+    domain), whose addresses have the same UTS #39 skeleton but are not the same
+    address: ``аna@northwind.agency`` with a Cyrillic ``а`` is not Ana, and would
+    not be a partner employee. Compared case-insensitively, as addresses are.
+    """
+    partner = found.partner[0].data if found.partner else {}
+    addresses = (*partner.get("employees", ()), partner.get("actor"))
+    exact_employees = {user_key(a) for a in addresses if isinstance(a, str)}
+    employees: dict[str, str] = {}  # skeleton -> address
+    for address in sorted(exact_employees):
+        employees.setdefault(skeleton(address), address)
+    domains = {skeleton(d.lower()): d.lower() for d in partner.get("employee_domains", ())}
+    exact_domains = set(domains.values())
+    domain_skeletons: dict[str, str] = {}
+    warnings: list[Diagnostic] = []
+    for account in found.accounts:
+        seen: dict[str, tuple[str, int]] = {}
+        for index, user in enumerate(account.data.get("users") or ()):
+            key = user_key(user["email"])
+            shape = skeleton(key)
+            where = f"/users/{index}/email"
+            first = seen.setdefault(shape, (key, index))
+            if first[0] != key:
+                place = account.location(f"/users/{first[1]}/email")
+                message = f"looks like the address at {place} but is another one"
+                warnings.append(account.diagnostic(where, message + _told_apart(key, first[0])))
+            if key in exact_employees:
+                continue
+            employee = employees.get(shape)
+            if employee is not None:
+                message = f"looks like partner employee '{employee}' but is another address"
+                warnings.append(account.diagnostic(where, message + _told_apart(key, employee)))
+                continue
+            domain = key.rpartition("@")[2]
+            if domain in exact_domains or not domains:
+                continue
+            domain_shape = domain_skeletons.get(domain)
+            if domain_shape is None:
+                domain_shape = domain_skeletons[domain] = skeleton(domain)
+            partner_domain = domains.get(domain_shape)
+            if partner_domain is not None:
+                message = (
+                    f"its domain looks like partner domain '{partner_domain}' but is another one"
+                )
+                warnings.append(
+                    account.diagnostic(where, message + _told_apart(domain, partner_domain))
+                )
+    return warnings
+
+
+def _told_apart(text: str, other: str) -> str:
+    """``: it has U+0430 CYRILLIC SMALL LETTER A where that has U+0061 LATIN SMALL LETTER A``."""
+    mine, theirs = differences(text, other)
+    if not mine or not theirs:
+        return ""
+    return (
+        f": it has {', '.join(map(describe, mine))}"
+        f" where that has {', '.join(map(describe, theirs))}"
+    )
 
 
 def partner_of(data: Mapping[str, Any]) -> Partner:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -25,6 +26,7 @@ import jsonschema_rs
 from referencing import Registry, Resource
 
 from reconciler.catalog import schemas_dir
+from reconciler.config.characters import describe, first_unseen
 from reconciler.config.loader import LoadedDocument, escape_pointer_token
 from reconciler.errors import Diagnostic
 
@@ -113,7 +115,48 @@ def _reference_validator(name: str) -> Any:
     registry: Registry[Any] = Registry().with_resources(
         (uri, Resource.from_contents(schema)) for uri, schema in _resources()
     )
-    return jsonschema.Draft202012Validator(_schemas()[name], registry=registry)
+    return _Draft202012(_schemas()[name], registry=registry)
+
+
+def _pattern(
+    validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[Any]:
+    """``pattern`` as JSON Schema means it (ECMA 262), as the fast validator matches it.
+
+    Python's ``$`` also matches before a final newline, so ``"a@b.example\n"`` would
+    pass here and fail there; and a string longer than its ``maxLength`` is not
+    matched at all (that keyword reports it), so a huge string costs no backtracking.
+    """
+    if not validator.is_type(instance, "string"):
+        return
+    if len(instance) > schema.get("maxLength", len(instance)):
+        return
+    if _ecma_regex(pattern).search(instance) is None:
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
+def _ecma_regex(pattern: str) -> re.Pattern[str]:
+    """``$`` outside a character class becomes ``\\Z``: the end of the string only."""
+    out: list[str] = []
+    escaped = in_class = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            out.append("\\Z")
+            continue
+        out.append(char)
+    return re.compile("".join(out))
+
+
+_Draft202012 = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
 
 
 def _diagnostics(document: LoadedDocument, error: Any) -> list[Diagnostic]:
@@ -179,12 +222,18 @@ def _message(keyword: str, expected: Any, instance: Any, schema: Mapping[str, An
         missing = [key for key in expected if key not in instance]
         return "missing required key " + ", ".join(_show(key) for key in missing)
     if keyword == "pattern":
+        unseen = first_unseen(instance) if isinstance(instance, str) else None
+        noun = schema.get("x-noun")
+        if unseen is not None and isinstance(noun, str):  # named, never printed
+            return f"{noun} cannot contain {describe(unseen)}"
         hint = schema.get("x-message")
         if isinstance(hint, str):
             return f"{_show(instance)} {hint}"
         return f"{_show(instance)} does not match the pattern {expected}"
     if keyword == "minLength":
         return "must not be empty" if expected == 1 else f"must be at least {expected} characters"
+    if keyword == "maxLength":
+        return f"must be at most {expected} characters long, not {len(instance)}"
     if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         words = {
             "minimum": "at least",

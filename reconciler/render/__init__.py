@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,33 @@ TITLES: Mapping[str, str] = {
     p.SET_TEAMS: "set teams",
     p.SET_NAME: "set name",
 }
+
+
+def inert(text: str) -> str:
+    """Text safe for a terminal: control, format (bidi) and line-separator characters escaped.
+
+    Names, emails and roles come from config and from client accounts; an ESC,
+    CR, NUL or U+202E in them must show as what it is (``\\x1b``, ``\\u202e``),
+    not clear the screen, set the window title, overwrite a line or reverse text.
+    """
+    if text.isprintable():
+        return text
+    return "".join(_escape(c) if _unsafe(c) else c for c in text)
+
+
+def _unsafe(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else f"\\U{code:08x}"
+    )
 
 
 def plural(count: int, noun: str) -> str:

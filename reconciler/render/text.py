@@ -1,4 +1,8 @@
-"""The terminal rendering: Terraform-like symbols, colour only when asked for."""
+"""The terminal rendering: Terraform-like symbols, colour only when asked for.
+
+Every line is made inert (:func:`~reconciler.render.inert`) before colour is
+added: text from configs and client accounts never reaches a terminal raw.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from reconciler.render import (
     TITLES,
     account_header,
     change_words,
+    inert,
     matching_words,
     plan_summary,
     plural,
@@ -27,26 +32,33 @@ COLOURS = {
 
 
 def paint(text: str, colour: str, enabled: bool) -> str:
+    """``text`` made inert, then coloured if ``enabled``."""
+    text = inert(text)
     return f"\033[{COLOURS[colour]}m{text}\033[0m" if enabled else text
 
 
 def render_step(step: Step, color: bool) -> list[str]:
     mark = "!" if step.channel == "manual" else symbol(step)
     channel = "" if step.channel == "api" else f" [{step.channel}]"
-    head = f"  {paint(mark, mark, color)} {TITLES.get(step.type, step.type)}{channel}: {step.user}"
-    lines = [head, f"      {change_words(step)}", paint(f"      why: {step.reason}", "dim", color)]
+    title = inert(f"{TITLES.get(step.type, step.type)}{channel}: {step.user}")
+    head = f"  {paint(mark, mark, color)} {title}"
+    lines = [
+        head,
+        inert(f"      {change_words(step)}"),
+        paint(f"      why: {step.reason}", "dim", color),
+    ]
     if step.source:
         lines.append(paint(f"      from: {step.source}", "dim", color))
     for number, instruction in enumerate(step.instructions, 1):
-        lines.append(f"      {number}. {instruction}")
+        lines.append(inert(f"      {number}. {instruction}"))
     return lines
 
 
 def render_account(account: AccountPlan, color: bool) -> list[str]:
     if account.error:
-        title = f"{account.name} ({account.account})"
-        return [f"{title}: {paint('error', 'error', color)}: {account.error}"]
-    lines = [account_header(account)]
+        title = inert(f"{account.name} ({account.account})")
+        return [f"{title}: {paint('error', 'error', color)}: {inert(account.error)}"]
+    lines = [inert(account_header(account))]
     for warning in account.warnings:
         lines.append(paint(f"  warning: {warning}", "warn", color))
     for step in account.steps:
@@ -73,5 +85,7 @@ def render_text(plan: Plan, color: bool = False) -> str:
     lines.append(f"Paid seats: {seat_words(plan.seats)}.")
     for account in plan.accounts:
         if account.seats.freed or account.seats.taken:
-            lines.append(f"  {account.name} ({account.account}): {seat_words(account.seats)}")
+            lines.append(
+                inert(f"  {account.name} ({account.account}): {seat_words(account.seats)}")
+            )
     return "\n".join(lines) + "\n"

@@ -101,7 +101,9 @@ class HubSpotCapabilities(Capabilities):
             was = Teams.from_data((before or {}).get("teams") or {})
             if was.primary and not Teams.from_data(data.get("teams") or {}).primary:
                 return False
-        if step_type == p.SET_NAME and any(v is None for v in data.values()):
+        if step_type == p.SET_NAME and any(
+            v is None and (before or {}).get(k) is not None for k, v in data.items()
+        ):
             return False
         return super().executes(step_type, before, after)
 
