@@ -182,3 +182,79 @@ def test_an_answer_that_echoes_the_token_is_scrubbed_before_it_is_cut() -> None:
     assert "[token from" in messages[0]
     assert f"it needs [token from {token_env(5001)}]" in messages[1]
     assert_nowhere([token], *messages)
+
+
+@pytest.mark.parametrize(
+    "value,why",
+    [
+        (token_for(5001) + "\nX-Injected: 1", "it has spaces or control characters"),
+        ("pat-na1-ünïcødé-" + token_for(5001)[8:], "it has characters outside ASCII"),
+        ("pat-na1 " + token_for(5001)[8:], "it has spaces or control characters"),
+        ("pat-na1-" + "a" * 700, "it is longer than 600 characters"),
+    ],
+    ids=["header injection", "non-ascii", "space", "too long"],
+)
+def test_a_token_that_cannot_be_one_is_refused_without_showing_it(
+    files: FleetFiles,
+    served: tuple[ServedSandbox, Store],
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+    why: str,
+) -> None:
+    server, _ = served
+    files.hubspot_config(server.url)
+    monkeypatch.setenv(token_env(5001), value)
+    said = Transcript()
+    result = said.run("plan", str(files.hubspot), "--account", "5001", expect=(1,))
+    assert (
+        f"environment variable {token_env(5001)} does not hold a usable HubSpot token ({why});"
+        " nothing was sent"
+    ) in result.output
+    assert "Traceback" not in "".join(said.parts)
+    assert [r for r in server.api.requests() if r.account == 5001] == []
+    assert_nowhere([value], *said.parts)
+    assert value.strip()[8:40] not in "".join(said.parts)
+
+
+@pytest.mark.parametrize(
+    "url,refused",
+    [
+        ("https://api.hubapi.com", False),
+        ("http://127.0.0.1:8080", False),
+        ("http://localhost:8080", False),
+        ("http://[::1]:8080", False),
+        ("http://api.hubapi.com", True),
+        ("http://10.0.0.5:8080", True),
+        ("ftp://api.hubapi.com", True),
+    ],
+)
+def test_tokens_go_only_over_https_or_to_this_machine(
+    files: FleetFiles, url: str, refused: bool
+) -> None:
+    files.write_config("hubspot", {"type": "hubspot", "base_url": url})
+    result = CliRunner().invoke(main, ["validate", str(files.hubspot)])
+    if not refused:
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 1
+    (line,) = [x for x in result.stderr.splitlines() if "/provider/base_url" in x]
+    assert (
+        line.endswith(
+            "/provider/base_url: tokens are sent only over https://, or over http:// to this"
+            " machine (127.0.0.1, ::1, localhost)"
+        )
+        or "must be an http(s) URL" in line
+    )
+
+
+def test_a_token_is_scrubbed_from_reprs_of_text_and_bytes() -> None:
+    token = token_for(5001) + "\nX-Injected: 1"
+    credential = Credential(token_env(5001), token)
+    texts = [
+        f"Illegal header value {(b'Bearer ' + token.encode())!r}",
+        f"value {token!r} refused",
+        f"plain {token}",
+    ]
+    scrubbed = [credential.scrub(text) for text in texts]
+    assert all("[token from" in text for text in scrubbed)
+    assert_nowhere([token_for(5001)], *scrubbed)

@@ -13,6 +13,7 @@ import difflib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from reconciler.config.characters import describe, differences, skeleton
 from reconciler.config.loader import LoadedDocument, escape_pointer_token
@@ -211,11 +212,35 @@ def _check_limits(block: Declared) -> Iterator[Diagnostic]:
         yield block.diagnostic("/max_removals", f"'{value}' is more than 100%")
 
 
+#: Where tokens may go over plain http: this machine (``sandbox serve``).
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 def _check_paths(block: Declared) -> Iterator[Diagnostic]:
     for key in ("path", "snapshot"):
         value = block.data.get(key)
         if isinstance(value, str) and "\0" in value:
             yield block.diagnostic(f"/{key}", "a file path cannot contain a NUL character")
+    url = block.data.get("base_url")
+    if isinstance(url, str):
+        problem = url_problem(url)
+        if problem:
+            yield block.diagnostic("/base_url", problem)
+
+
+def url_problem(url: str) -> str | None:
+    """Why tokens must not be sent to ``url``, or None."""
+    parsed = urlsplit(url)
+    try:
+        host = parsed.hostname
+    except ValueError:
+        host = None
+    if host and (parsed.scheme == "https" or (parsed.scheme == "http" and host in LOOPBACK)):
+        return None
+    return (
+        "tokens are sent only over https://, or over http:// to this machine"
+        f" ({', '.join(sorted(LOOPBACK))})"
+    )
 
 
 def _check_profile(name: str, profile: Declared, forbidden: frozenset[str]) -> Iterator[Diagnostic]:

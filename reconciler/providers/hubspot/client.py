@@ -81,7 +81,13 @@ class Credential:
         return {"Authorization": f"Bearer {self._value}"}
 
     def scrub(self, text: str) -> str:
-        return text.replace(self._value, f"[token from {self.variable}]") if self._value else text
+        """``text`` without the token, as it is or as a repr shows it (``b'Bearer …\\n…'``)."""
+        if not self._value:
+            return text
+        mask = f"[token from {self.variable}]"
+        for form in {self._value, repr(self._value)[1:-1], repr(self._value.encode())[2:-1]}:
+            text = text.replace(form, mask)
+        return text
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from urllib.parse import quote
 import httpx
 
 from reconciler import plan as p
-from reconciler.errors import ProviderError
+from reconciler.config.rules import url_problem
+from reconciler.errors import ProviderError, ReconcilerError
 from reconciler.model import (
     PAID_SEATS,
     Access,
@@ -70,6 +71,8 @@ from reconciler.providers.hubspot.versions import (
 )
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
+#: HubSpot says to allow tokens "up to 300 characters"; twice that is surely not one.
+MAX_TOKEN = 600
 DEFAULT_PARTNER_ADMIN_ROLE = "Partner Admin"
 #: A bound on paging, so a server that never stops paging cannot keep a run going.
 MAX_PAGES = 100_000
@@ -162,8 +165,10 @@ class HubSpotProvider:
         self.page_size = int(options.get("page_size") or 100)
         self.parallelism = int(options.get("concurrency") or 8)
         self.capabilities: Capabilities = capabilities_of(self.api, self.seats)
+        base_url = str(options.get("base_url") or DEFAULT_BASE_URL)
+        check_base_url(base_url)
         self.client = HubSpotClient(
-            str(options.get("base_url") or DEFAULT_BASE_URL),
+            base_url,
             timeout=float(options.get("timeout") or 30.0),
             retry=retry or RetryPolicy(max_retries=int(options.get("max_retries", 8))),
             requests_per_window=int(options.get("requests_per_10s") or 100),
@@ -359,6 +364,15 @@ class HubSpotProvider:
                 provider=PROVIDER,
                 account=account.id,
             )
+        problem = token_problem(value)
+        if problem:
+            # Said without the value: it is a secret, whatever is wrong with it.
+            raise ProviderError(
+                f"environment variable {variable} does not hold a usable HubSpot token"
+                f" ({problem}); nothing was sent",
+                provider=PROVIDER,
+                account=account.id,
+            )
         return Credential(variable, value)
 
     def _verify(self, account: DesiredAccount, credential: Credential) -> frozenset[str] | None:
@@ -439,6 +453,28 @@ class HubSpotProvider:
         params: Mapping[str, str | int] | None = None,
     ) -> Answer:
         return self.client.request(credential, account.id, "GET", path, params=params)
+
+
+def token_problem(value: str) -> str | None:
+    """What makes ``value`` unusable as a bearer token (never quoting it), or None.
+
+    HubSpot's tokens are printable ASCII; anything else could only break the
+    request header (or inject another one) and would land in an error message.
+    """
+    if not value.isascii():
+        return "it has characters outside ASCII"
+    if any(not (" " < c < "\x7f") for c in value):
+        return "it has spaces or control characters"
+    if len(value) > MAX_TOKEN:
+        return f"it is longer than {MAX_TOKEN} characters"
+    return None
+
+
+def check_base_url(url: str) -> None:
+    """Tokens go only over HTTPS, or to this machine (``validate`` says so with its line)."""
+    problem = url_problem(url)
+    if problem:
+        raise ReconcilerError(f"provider.base_url {url!r}: {problem}")
 
 
 def _results(data: Any, path: str, account: DesiredAccount) -> list[Mapping[str, Any]]:
