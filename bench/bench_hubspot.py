@@ -96,13 +96,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 started = time.perf_counter()
                 plan = make_plan(config, provider)
                 planned = time.perf_counter() - started
-                httpx.delete(f"{url}/__sandbox/requests")
+                # The request log answers only to a token of the sandbox.
+                admin = {"Authorization": f"Bearer {next(iter(files.environment().values()))}"}
+                httpx.delete(f"{url}/__sandbox/requests", headers=admin).raise_for_status()
                 started = time.perf_counter()
                 report = apply_plan(plan, config, provider)
                 elapsed = time.perf_counter() - started
             finally:
                 provider.close()
-            log = httpx.get(f"{url}/__sandbox/requests").json()["requests"]
+            answer = httpx.get(f"{url}/__sandbox/requests", headers=admin)
+            log = answer.raise_for_status().json()["requests"]
         finally:
             stop_server(process)
     steps = [s for s in plan.steps if s.channel == "api"]

@@ -27,6 +27,7 @@ from reconciler.engine import (
     apply_plan,
     check_fresh,
     load_plan_file,
+    lock_paths,
     make_plan,
     open_provider,
     read_states,
@@ -37,7 +38,7 @@ from reconciler.importer import import_document, import_documents
 from reconciler.model import AccountState, Config
 from reconciler.plan import Plan
 from reconciler.providers.base import Provider
-from reconciler.render import TITLES, plural
+from reconciler.render import TITLES, inert, plural
 from reconciler.render.json import render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
@@ -47,6 +48,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 EXIT_USAGE = 64
+DEFAULT_JOURNAL = ".reconciler/journal.jsonl"
 
 
 def handle_errors(func: F) -> F:
@@ -58,11 +60,13 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except ConfigError as exc:
             for diagnostic in exc.diagnostics:
-                click.echo(str(diagnostic), err=True)
+                click.echo(inert(str(diagnostic)), err=True)
             click.echo(f"{plural(len(exc.diagnostics), 'problem')} found", err=True)
             sys.exit(EXIT_ERROR)
         except ReconcilerError as exc:
-            click.echo(f"error: {exc}", err=True)
+            # Several lines at most (a stale plan lists what changed), each made inert.
+            for number, line in enumerate(str(exc).split("\n")):
+                click.echo(inert(f"error: {line}" if number == 0 else line), err=True)
             sys.exit(EXIT_ERROR)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -84,9 +88,14 @@ class Group(click.Group):
         except click.exceptions.Abort:
             click.echo("aborted", err=True)
             sys.exit(EXIT_ERROR)
+        except click.UsageError as exc:
+            # One line, like every other error; `--help` has the usage.
+            command = exc.ctx.command_path if exc.ctx is not None else "reconciler"
+            click.echo(f"error: {command}: {exc.format_message()}", err=True)
+            sys.exit(EXIT_USAGE)
         except click.ClickException as exc:
             exc.show()
-            sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else EXIT_ERROR)
+            sys.exit(EXIT_ERROR)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -140,6 +149,8 @@ def validate_command(path: str, fmt: str) -> None:
     from reconciler.config import check_config
 
     result = check_config(path)
+    for warning in result.warnings:  # valid, but probably not meant; the exit code stays
+        click.echo(f"warning: {warning}", err=True)
     config = result.config
     accounts = len(config.accounts) if config else 0
     users = sum(len(account.users) for account in config.accounts) if config else 0
@@ -232,12 +243,15 @@ SHARD = click.option(
 
 
 def planned(
-    path: str, accounts: tuple[int, ...], shard: tuple[int, int] | None
+    path: str,
+    accounts: tuple[int, ...],
+    shard: tuple[int, int] | None,
+    config: Config | None = None,
 ) -> tuple[Config, Provider, Plan]:
     # Loading, reading and planning a thousand accounts allocates millions of objects and
     # no cycles worth collecting: the collector's passes cost a fifth of the run.
     with gc_paused():
-        config = load_config(path)
+        config = config or load_config(path)
         provider = open_provider(config)
         selected = select_accounts(config, accounts, shard)
         with progress_bar(len(selected)) as bar:
@@ -346,6 +360,19 @@ OUTCOME_WORDS = (
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False), help="Apply this saved plan.")
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Allow more removals than max_removals.")
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False),
+    help=f"Append one JSON line per step to this file (default: {DEFAULT_JOURNAL} beside the"
+    " provider block's file).",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for another apply on the same accounts to end.",
+)
 @ACCOUNT
 @SHARD
 @handle_errors
@@ -354,34 +381,72 @@ def apply_command(
     plan_file: str | None,
     auto_approve: bool,
     force: bool,
+    journal: str | None,
+    lock_timeout: float,
     accounts: tuple[int, ...],
     shard: tuple[int, int] | None,
 ) -> None:
-    """Apply the plan (or a saved plan, refusing it when stale)."""
+    """Apply the plan (or a saved plan, refusing it when stale).
+
+    One apply at a time per target: it holds a lock from reading current state to
+    the last write, and another waits up to --lock-timeout.
+    """
+    from reconciler.lock import holding
+
+    saved: Plan | None = None
     if plan_file:
-        if accounts or shard:
-            raise click.UsageError(
-                "--account and --shard cannot be used with --plan (the plan fixes its accounts)"
-            )
-        plan = load_plan_file(plan_file)
-        config_path = path or plan.config_path
-        if not config_path:
-            raise click.UsageError(
-                "the plan file does not say which config it came from; give PATH"
-            )
-        if not path and not Path(config_path).exists():
-            raise ReconcilerError(
-                f"{plan_file}: the plan was made from the config at {config_path!r} (relative to"
-                " where plan ran), which is not here; run apply from there or give the config PATH"
-            )
-        config = load_config(config_path)
-        provider = open_provider(config)
+        saved = load_plan_file(plan_file)
+        config = load_config(_saved_plan_config(saved, plan_file, path, accounts, shard))
+        targets = [a.account for a in saved.accounts]
     else:
         if not path:
             raise click.UsageError("give the config PATH, or --plan PLANFILE")
-        config, provider, plan = planned(path, accounts, shard)
+        config = load_config(path)
+        targets = [a.id for a in select_accounts(config, accounts, shard)]
+    with holding(lock_paths(config, targets), lock_timeout):
+        _apply_locked(config, path or "", saved, auto_approve, force, journal, accounts, shard)
+
+
+def _saved_plan_config(
+    plan: Plan,
+    plan_file: str,
+    path: str | None,
+    accounts: tuple[int, ...],
+    shard: tuple[int, int] | None,
+) -> str:
+    """The config a saved plan is applied with: PATH, or the one the plan names."""
+    if accounts or shard:
+        raise click.UsageError(
+            "--account and --shard cannot be used with --plan (the plan fixes its accounts)"
+        )
+    config_path = path or plan.config_path
+    if not config_path:
+        raise click.UsageError("the plan file does not say which config it came from; give PATH")
+    if not path and not Path(config_path).exists():
+        raise ReconcilerError(
+            f"{plan_file}: the plan was made from the config at {config_path!r} (relative to"
+            " where plan ran), which is not here; run apply from there or give the config PATH"
+        )
+    return config_path
+
+
+def _apply_locked(
+    config: Config,
+    path: str,
+    saved: Plan | None,
+    auto_approve: bool,
+    force: bool,
+    journal: str | None,
+    accounts: tuple[int, ...],
+    shard: tuple[int, int] | None,
+) -> None:
+    """Plan (or check the saved plan) and apply, while the lock is held."""
+    if saved is not None:
+        plan, provider = saved, open_provider(config)
+    else:
+        config, provider, plan = planned(path, accounts, shard, config)
     try:
-        if plan_file:
+        if saved is not None:
             check_fresh(plan, config, provider)
         click.echo(render(plan, "text"), nl=False)
         if not plan.steps:
@@ -395,11 +460,16 @@ def apply_command(
                     "refusing to apply without confirmation: no terminal; pass --auto-approve"
                 )
             click.confirm("Apply these changes?", abort=True)
-        report = apply_plan(plan, config, provider, force=force)
+        from reconciler.journal import Journal, current_commit
+
+        base = Path(config.provider.base_dir)
+        where = Path(journal) if journal else base / DEFAULT_JOURNAL
+        with Journal(where, str(plan.to_data()["digest"]), current_commit(base)) as written:
+            report = apply_plan(plan, config, provider, force=force, on_step=written.record)
     finally:
         provider.close()
     for line in report_lines(report):
-        click.echo(line)
+        click.echo(inert(line))
     if report.failed:
         names = ", ".join(str(a.account) for a in report.failed)
         click.echo(f"error: {plural(len(report.failed), 'account')} failed: {names}", err=True)
@@ -590,6 +660,11 @@ def sandbox_approve_command(path: str, account_id: int) -> None:
     help="Seconds added before every answer.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault switches.")
+@click.option(
+    "--max-body",
+    type=click.IntRange(min=1),
+    help="The largest request body, in bytes (default 1 MiB); a larger one is answered 413.",
+)
 @handle_errors
 def sandbox_serve_command(
     path: str,
@@ -605,6 +680,7 @@ def sandbox_serve_command(
     drop_rate: float,
     latency: float,
     seed: int,
+    max_body: int | None,
 ) -> None:
     """Serve the sandbox of the config at PATH as a HubSpot-compatible API.
 
@@ -616,6 +692,7 @@ def sandbox_serve_command(
     from reconciler.sandbox.server import (
         DEFAULT_PARTNER_ADMIN_ROLE,
         DEFAULT_SEAT_NAMES,
+        MAX_BODY,
         Faults,
         RateLimits,
         SandboxAPI,
@@ -639,6 +716,7 @@ def sandbox_serve_command(
         partner_admin_role=str(options.get("partner_admin_role") or DEFAULT_PARTNER_ADMIN_ROLE),
         seat_names={**DEFAULT_SEAT_NAMES, **(options.get("seat_names") or {})},
         actor=config.partner.actor,
+        max_body=max_body or MAX_BODY,
     )
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: listening on {host}, not loopback", err=True)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -27,6 +32,7 @@ from reconciler.providers.hubspot.versions import (
 )
 from reconciler.sandbox.ratelimit import Limiter
 from reconciler.sandbox.server import (
+    MAX_BODY,
     PARTNER_ADMIN_ROLE_ID,
     Faults,
     RateLimits,
@@ -789,10 +795,11 @@ def test_the_request_log_is_served_and_cleared(server: ServedSandbox) -> None:
     with client(server) as http:
         http.get(USERS, params={"limit": 5})
         http.get(f"{USERS}roles")
-        logged = httpx.get(f"{server.url}/__sandbox/requests").json()["requests"]
-        assert httpx.delete(f"{server.url}/__sandbox/requests").status_code == 204
-        assert httpx.get(f"{server.url}/__sandbox/requests").json() == {"requests": []}
-    assert logged == [
+        logged = http.get("/__sandbox/requests").json()
+        assert http.delete("/__sandbox/requests").status_code == 204
+        assert http.get("/__sandbox/requests").json() == {"requests": [], "discarded": 0}
+    assert logged["discarded"] == 0
+    assert logged["requests"] == [
         {
             "method": "GET",
             "path": USERS,
@@ -815,8 +822,9 @@ def test_the_request_log_is_served_and_cleared(server: ServedSandbox) -> None:
 
 def test_the_serve_command_listens_on_a_free_loopback_port(tmp_path: Path) -> None:
     files = rich_fleet().write(tmp_path / "fleet")
+    command = ["sandbox", "serve", str(files.served), "--port", "0", "--max-body", "2048"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "sandbox", "serve", str(files.served), "--port", "0"],
+        [sys.executable, "-m", "reconciler", *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -831,6 +839,14 @@ def test_the_serve_command_listens_on_a_free_loopback_port(tmp_path: Path) -> No
         headers = {"Authorization": f"Bearer {token_for(5001)}"}
         details = httpx.get(f"{match.group(1)}/account-info/v3/details", headers=headers)
         assert details.json()["portalId"] == 5001
+        # --max-body: 2,048 bytes pass the limit (and meet the endpoint), 2,049 do not.
+        info = f"{match.group(1)}{TOKEN_INFO}"
+        at_limit = httpx.post(info, content=padded_json(2048), headers=headers)
+        assert at_limit.status_code == 400, at_limit.text
+        over = httpx.post(info, content=padded_json(2049), headers=headers)
+        hubspot_error(over, 413, "VALIDATION_ERROR")
+        anonymous = httpx.get(f"{match.group(1)}/__sandbox/requests")
+        hubspot_error(anonymous, 401, "INVALID_AUTHENTICATION")
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -842,3 +858,348 @@ def test_the_serve_command_listens_on_a_free_loopback_port(tmp_path: Path) -> No
             for stream in (process.stdout, process.stderr):
                 if stream is not None:
                     stream.close()
+
+
+# -- hostile input ------------------------------------------------------------------------
+
+
+def padded_json(size: int, pad: str = "pad", **fields: Any) -> bytes:
+    """A JSON object of ``fields`` exactly ``size`` bytes long, padded with field ``pad``."""
+    base = len(json.dumps({**fields, pad: ""}).encode())
+    assert base <= size
+    return json.dumps({**fields, pad: "x" * (size - base)}).encode()
+
+
+def address(server: ServedSandbox) -> tuple[str, int]:
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    return host, int(port)
+
+
+def read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP answer read off a raw socket: status, headers and body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the server closed the connection without an answer: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)}
+    while len(body) < int(headers["content-length"]):
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection mid-answer"
+        body += chunk
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedSandbox]:
+    """One server for the many hostile-input cases, with room for all their requests.
+
+    Every case is refused, so none changes what the next one sees.
+    """
+    with Store(tmp_path_factory.mktemp("hostile") / "sandbox.db") as store:
+        store.seed(snapshot(), PARTNER)
+        limits = RateLimits(max_requests=1_000_000, daily=10_000_000)
+        with served(store, limits=limits) as running:
+            yield running
+
+
+def no_errors_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing at error level and no traceback, from the server or uvicorn."""
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not bad, [r.getMessage() for r in bad]
+
+
+def test_the_request_log_needs_a_sandbox_token(server: ServedSandbox) -> None:
+    with client(server) as http:
+        assert http.get(USERS).status_code == 200
+    log = f"{server.url}/__sandbox/requests"
+    with httpx.Client() as anonymous:
+        hubspot_error(anonymous.get(log), 401, "INVALID_AUTHENTICATION")
+        hubspot_error(anonymous.delete(log), 401, "INVALID_AUTHENTICATION")
+        for header in ("Bearer pat-na1-unknown", f"Basic {TOKEN}", TOKEN, "Bearer"):
+            refused = anonymous.get(log, headers={"Authorization": header})
+            hubspot_error(refused, 401, "INVALID_AUTHENTICATION")
+            assert TOKEN not in refused.text
+    assert len(server.api.requests()) == 1  # a refused DELETE cleared nothing
+    # Any token of the sandbox will do, whatever its scopes.
+    with client(server, READ_ONLY) as http:
+        assert len(http.get("/__sandbox/requests").json()["requests"]) == 1
+    with client(server, CRM_ONLY) as http:
+        assert http.delete("/__sandbox/requests").status_code == 204
+    assert server.api.requests() == []
+
+
+def test_the_request_log_keeps_the_last_entries_and_counts_the_rest(store: Store) -> None:
+    assert ServerSettings().request_log_size == 10_000
+    with served(store, request_log_size=5) as server, client(server) as http:
+        for limit in range(1, 9):
+            assert http.get(USERS, params={"limit": limit}).status_code == 200
+        served_log = http.get("/__sandbox/requests").json()
+        in_process = server.api.requests()
+        http.delete("/__sandbox/requests")
+        cleared = http.get("/__sandbox/requests").json()
+    assert [r["query"] for r in served_log["requests"]] == [f"limit={n}" for n in range(4, 9)]
+    assert served_log["discarded"] == 3
+    assert [r.to_data() for r in in_process] == served_log["requests"]
+    assert cleared == {"requests": [], "discarded": 0}
+
+
+def test_the_request_log_never_holds_a_token(tmp_path: Path) -> None:
+    plain = "sandbox-secret-7"  # a token of the store that has no HubSpot shape
+    stranger = "pat-eu1-0123abcd-4567-89ab-cdef-0123456789ab"  # HubSpot's shape, no token here
+    data = snapshot()
+    data["accounts"][0]["tokens"].append({"value": plain, "scopes": SCOPES})
+    encoded = "".join(f"%{b:02X}" for b in TOKEN.encode())
+    with Store(tmp_path / "sandbox.db") as store:
+        store.seed(data, PARTNER)
+        with served(store) as server, client(server) as http:
+            asked = [
+                f"{USERS}?hapikey={TOKEN}&limit=5",
+                f"{USERS}?access_token={TOKEN}",
+                f"{USERS}?token={READ_ONLY}",
+                f"{USERS}?HAPIKEY=anything-at-all",
+                f"{USERS}?%68apikey={TOKEN}",
+                f"{USERS}?after={plain}",
+                f"{USERS}?{plain}",
+                f"{USERS}?q={stranger}",
+                f"{USERS}?q={encoded}",
+                f"{USERS}?q=%2570at-na1-0123abcd-4567",
+                f"{USERS}?q=x{TOKEN}x",
+                f"{USERS}{TOKEN}",
+                f"{USERS}{plain}?idProperty=EMAIL",
+            ]
+            statuses = [http.get(path).status_code for path in asked]
+            unauthenticated = httpx.get(f"{server.url}{USERS}?hapikey={TOKEN}").status_code
+            text = http.get("/__sandbox/requests").text
+            in_process = str(server.api.requests())
+    assert statuses[0] == 200 and unauthenticated == 401
+    logged = json.loads(text)["requests"]
+    assert len(logged) == len(asked) + 1
+    for secret in (TOKEN, READ_ONLY, plain, stranger, encoded, "anything-at-all", "0123abcd"):
+        assert secret not in text and secret not in in_process, secret
+    assert TOKEN.removeprefix("pat-na1-") not in text  # nor its tail
+    assert logged[0]["query"] == "hapikey=REDACTED&limit=5"
+    assert logged[5]["query"] == "after=REDACTED"
+    assert logged[11]["path"] == f"{USERS}REDACTED"
+    assert logged[12] == {**logged[12], "path": f"{USERS}REDACTED", "query": "idProperty=EMAIL"}
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_over_the_limit_is_413_and_one_at_it_is_read(
+    server: ServedSandbox, chunked: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    fields = {"email": "big@acme.example", "sendWelcomeEmail": False}
+
+    def body(size: int) -> bytes | Iterator[bytes]:
+        data = padded_json(size, "firstName", **fields)
+        if not chunked:
+            return data
+        return iter([data[i : i + 65536] for i in range(0, len(data), 65536)])
+
+    with client(server) as http:
+        over = http.post(USERS, content=body(MAX_BODY + 1))
+        assert ("content-length" in over.request.headers) != chunked
+        # The connection is still good, and the same body one byte shorter is read.
+        at_limit = http.post(USERS, content=body(MAX_BODY))
+    error = hubspot_error(over, 413, "VALIDATION_ERROR")
+    assert error["errors"][0]["code"] == "PAYLOAD_TOO_LARGE"
+    assert str(MAX_BODY) in error["message"]
+    assert set(over.headers) >= RATE_HEADERS
+    assert at_limit.status_code == 201, at_limit.text[:300]
+    assert len(at_limit.json()["firstName"]) > MAX_BODY - 100
+    assert [r.status for r in server.api.requests()] == [413, 201]
+    no_errors_logged(caplog)
+
+
+def test_a_declared_body_over_the_limit_is_refused_before_it_is_sent(server: ServedSandbox) -> None:
+    # Content-Length says 500 MB and nothing follows: an answer at all shows the
+    # server did not wait to read the body.
+    head = (
+        f"POST {USERS} HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 500000000\r\n\r\n"
+    )
+    with socket.create_connection(address(server), timeout=10) as sock:
+        sock.sendall(head.encode())
+        status, headers, body = read_answer(sock)
+    assert status == 413
+    assert json.loads(body)["category"] == "VALIDATION_ERROR"
+    assert headers["content-type"] == "application/json"
+
+
+def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(server: ServedSandbox) -> None:
+    # Chunks past the limit and no last chunk: the answer comes while the body is
+    # still "arriving", so it was counted, not read whole.
+    head = (
+        f"POST {USERS} HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = b"x" * 65536
+    with socket.create_connection(address(server), timeout=10) as sock:
+        sock.sendall(head.encode())
+        for _ in range(MAX_BODY // len(chunk) + 1):
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        status, _, body = read_answer(sock)
+    assert status == 413
+    assert json.loads(body)["errors"][0]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def nested(depth: int, inner: str = "1") -> str:
+    return '{"a":' * depth + inner + "}" * depth
+
+
+NOT_JSON_OBJECTS = {
+    "deep-arrays": b"[" * 100_000,
+    "deep-arrays-closed": b"[" * 100_000 + b"]" * 100_000,
+    "deep-objects": nested(100_000).encode(),
+    "deep-objects-unclosed": b'{"a":' * 100_000,
+    "deep-inside-a-field": b'{"email": "x@acme.example", "firstName": '
+    + b"[" * 50_000
+    + b"]" * 50_000
+    + b"}",
+    "33-levels": f'{{"email": "x@acme.example", "sendWelcomeEmail": false, "firstName": {nested(32)}}}'.encode(),
+    "truncated": b'{"email": "x@acme.example", "sendWelc',
+    "truncated-string": b'{"email": "x@acme.exa',
+    "empty": b"",
+    "not-utf-8": b'{"email": "x\xff@acme.example", "sendWelcomeEmail": false}',
+    "latin-1": '{"email": "jos\u00e9@acme.example", "sendWelcomeEmail": false}'.encode("latin-1"),
+    "utf-16": '{"email": "x@acme.example", "sendWelcomeEmail": false}'.encode("utf-16"),
+    "utf-8-bom": b'\xef\xbb\xbf{"email": "x@acme.example", "sendWelcomeEmail": false}',
+    "nan": b'{"email": "x@acme.example", "sendWelcomeEmail": false, "firstName": NaN}',
+    "infinity": b'{"email": "x@acme.example", "sendWelcomeEmail": false, "firstName": Infinity}',
+    "-infinity": b'{"email": "x@acme.example", "sendWelcomeEmail": false, "lastName": -Infinity}',
+    "huge-float": b'{"email": "x@acme.example", "sendWelcomeEmail": false, "firstName": 1e999}',
+    "huge-int": b'{"email": "x@acme.example", "sendWelcomeEmail": false, "firstName": '
+    + b"9" * 5000
+    + b"}",
+    "lone-surrogate": b'{"email": "x@acme.example", "sendWelcomeEmail": false, "firstName": "\\ud800"}',
+    "array": b'[{"email": "x@acme.example", "sendWelcomeEmail": false}]',
+    "string": b'"x@acme.example"',
+}
+
+
+@pytest.mark.parametrize("raw", NOT_JSON_OBJECTS.values(), ids=NOT_JSON_OBJECTS.keys())
+def test_a_body_that_is_not_a_json_object_is_400_never_500(
+    hostile: ServedSandbox, raw: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = hostile
+    headers = {"Content-Type": "application/json"}
+    with client(server) as http:
+        answers = {
+            "create": http.post(USERS, content=raw, headers=headers),
+            "create-2026-09": http.post(BETA, content=raw, headers=headers),
+            "update": http.put(f"{MARCH}/rep@acme.example?idProperty=EMAIL", content=raw),
+            "token-info": http.post(TOKEN_INFO, content=raw, headers=headers),
+        }
+        rep = http.get(f"{USERS}rep@acme.example?idProperty=EMAIL")
+    for name, answer in answers.items():
+        body = hubspot_error(answer, 400, "VALIDATION_ERROR")
+        assert body["errors"][0]["code"] == "INVALID_JSON", (name, body)
+        assert "Traceback" not in answer.text
+    assert server.api.store.get_user_by_email(ACCOUNT, "x@acme.example") is None
+    assert rep.json()["firstName"] is None
+    no_errors_logged(caplog)
+
+
+def test_32_levels_of_json_are_read(hostile: ServedSandbox) -> None:
+    """The depth limit's other side: 32 levels parse and meet the field checks."""
+    server = hostile
+    raw = f'{{"email": "x@acme.example", "sendWelcomeEmail": false, "firstName": {nested(31)}}}'
+    with client(server) as http:
+        answer = http.post(USERS, content=raw.encode())
+    refused_field(answer, "INVALID", "firstName")
+
+
+#: Characters no email holds: C0 controls (CR, LF, NUL, ESC), DEL, C1 controls (NEL,
+#: CSI), line and paragraph separators, bidi controls and other format characters.
+CONTROL_CHARACTERS = {
+    "CR": "\r",
+    "LF": "\n",
+    "NUL": "\x00",
+    "TAB": "\t",
+    "ESC": "\x1b",
+    "DEL": "\x7f",
+    "NEL": "\x85",
+    "CSI": "\x9b",
+    "LINE-SEPARATOR": "\u2028",
+    "PARAGRAPH-SEPARATOR": "\u2029",
+    "RLO": "\u202e",
+    "LRI": "\u2066",
+    "ZERO-WIDTH-SPACE": "\u200b",
+    "BOM": "\ufeff",
+    "NBSP": "\u00a0",
+}
+
+
+@pytest.mark.parametrize("char", CONTROL_CHARACTERS.values(), ids=CONTROL_CHARACTERS.keys())
+def test_an_email_with_a_control_character_is_never_created(
+    hostile: ServedSandbox, char: str
+) -> None:
+    server = hostile
+    emails = [f"ev{char}il@acme.example", f"evil@acme.example{char}", f"{char}evil@acme.example"]
+    with client(server) as http:
+        answers = [
+            http.post(collection, json={"email": email, "sendWelcomeEmail": False})
+            for collection, _ in PATHS.values()
+            for email in emails
+        ]
+    for answer in answers:
+        body = refused_field(answer, "INVALID", "email")
+        assert f"U+{ord(char):04X}" in body["message"]
+        assert char not in answer.text and json.dumps(char)[1:-1] not in answer.text
+    stored = [r.user.email for r in server.api.store.list_users(ACCOUNT)]
+    assert not [e for e in stored if "evil" in e]
+
+
+@pytest.mark.parametrize("char", CONTROL_CHARACTERS.values(), ids=CONTROL_CHARACTERS.keys())
+def test_an_email_with_a_control_character_finds_no_user(hostile: ServedSandbox, char: str) -> None:
+    server = hostile
+    # rep@acme.example exists: with the character before, inside or after it, no
+    # request may reach that user (a trailing LF once did).
+    keys = [f"rep@acme.example{char}", f"{char}rep@acme.example", f"rep{char}@acme.example"]
+    with client(server) as http:
+        answers = []
+        for _, users in PATHS.values():
+            for key in keys:
+                path = f"{users}/{quote(key, safe='@')}?idProperty=EMAIL"
+                answers += [
+                    http.get(path),
+                    http.put(path, json={"firstName": "Forged"}),
+                    http.delete(path),
+                ]
+        rep = http.get(f"{USERS}rep@acme.example?idProperty=EMAIL")
+    for answer in answers:
+        body = refused_field(answer, "INVALID", "userId")
+        assert f"U+{ord(char):04X}" in body["message"]
+    assert rep.status_code == 200 and rep.json()["firstName"] is None
+
+
+def test_a_client_that_leaves_mid_request_is_one_warning(
+    server: ServedSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    head = (
+        f"POST {USERS} HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    with socket.create_connection(address(server), timeout=10) as sock:
+        sock.sendall(head.encode() + b'{"email": ')
+    deadline = time.monotonic() + 10
+    while not [r for r in server.api.requests() if r.method == "POST"]:
+        assert time.monotonic() < deadline, "the server never noticed the client leave"
+        time.sleep(0.01)
+    with client(server) as http:
+        after = http.get(USERS, params={"limit": 1})
+    assert after.status_code == 200
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    (warning,) = warnings
+    assert warning.levelno == logging.WARNING and warning.exc_info is None
+    assert warning.name == "reconciler.sandbox.server"
+    assert (
+        warning.getMessage()
+        == f"client disconnected before sending its whole request: POST {USERS!r}"
+    )
+    assert "\n" not in warning.getMessage()
+    posts = [r for r in server.api.requests() if r.method == "POST"]
+    assert [(r.status, r.dropped) for r in posts] == [(0, False)]

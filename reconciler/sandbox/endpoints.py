@@ -11,12 +11,15 @@ partner's actor where the actor is a user of the account.
 
 from __future__ import annotations
 
+import json
+import math
 import zlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -28,7 +31,13 @@ from reconciler.providers.hubspot.versions import (
     VERSIONS,
     ApiVersion,
 )
-from reconciler.sandbox.hubspot_errors import invalid, missing_scope, not_found, refused
+from reconciler.sandbox.hubspot_errors import (
+    ApiError,
+    invalid,
+    missing_scope,
+    not_found,
+    refused,
+)
 from reconciler.sandbox.hubspot_shapes import (
     PARTNER_ADMIN_ROLE_ID,
     READ,
@@ -36,6 +45,7 @@ from reconciler.sandbox.hubspot_shapes import (
     WRITE,
     Names,
     check_body,
+    check_email,
     user_from_body,
     user_json,
 )
@@ -49,8 +59,32 @@ TOKEN_KEY = "hubspot.token"
 MAX_PAGE = 100
 #: SQLite's largest integer: no user id or cursor is larger.
 MAX_ID = 2**63 - 1
+#: The deepest a request body may nest. HubSpot's bodies nest two levels (an object
+#: holding lists); a deeper body is refused before any field is read.
+MAX_JSON_DEPTH = 32
 
 T = TypeVar("T")
+
+
+class UserKeyConvertor(Convertor[str]):
+    """``{userId}``: the rest of the path, whatever it holds.
+
+    Starlette's ``path`` convertor is ``.*``, which stops at a newline, and a
+    route's ``$`` matches before a final one: ``rep@acme.example%0A`` would find
+    ``rep@acme.example``. This one takes every character, so the key is checked
+    as sent.
+    """
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("user_key", UserKeyConvertor())
 
 
 class Endpoints:
@@ -75,7 +109,7 @@ class Endpoints:
                 routes.append(Route(api.seats, self._seats, methods=["GET"]))
             routes.append(
                 Route(
-                    api.users + "/{user_id:path}",
+                    api.users + "/{user_id:user_key}",
                     user,
                     methods=["GET", "PUT", "DELETE"],
                     name=f"{api.name}-user",
@@ -263,6 +297,9 @@ class Endpoints:
         id_property = request.query_params.get("idProperty", "USER_ID").upper()
         row: UserRow | None
         if id_property == "EMAIL":
+            # A key no email can be is a 400, not a 404: the request is wrong, not
+            # the user missing, and it is never looked up.
+            check_email(key, "userId")
             row = self.store.get_user_by_email(token.account, key)
         elif id_property == "USER_ID":
             user_id = _number(key)
@@ -326,10 +363,61 @@ def _number(value: str) -> int | None:
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object; anything else is a 400 ``INVALID_JSON``, never a 500.
+
+    The body is UTF-8 (RFC 8259 8.1: JSON between systems is), holds no ``NaN``
+    or ``Infinity`` (not JSON, though Python reads them), no number too large
+    for a float, no lone surrogate (SQLite could not store it) and nests at
+    most :data:`MAX_JSON_DEPTH` levels. Python's parser recurses per level: a
+    body nested past the interpreter's recursion limit raises RecursionError,
+    which is answered as the 400 it is.
+    """
+    raw = await request.body()
     try:
-        data = await request.json()
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _bad_json(f"the body is not UTF-8 (byte {exc.start})") from exc
+    try:
+        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError as exc:
+        raise _bad_json(f"nested deeper than {MAX_JSON_DEPTH} levels") from exc
     except ValueError as exc:
-        raise invalid(f"Invalid input JSON: {exc}", code="INVALID_JSON") from exc
+        raise _bad_json(str(exc)) from exc
+    _check_json(data)
     if not isinstance(data, dict):
         raise invalid("The request body must be a JSON object", code="INVALID_JSON")
     return data
+
+
+def _bad_json(reason: str) -> ApiError:
+    return invalid(f"Invalid input JSON: {reason}", code="INVALID_JSON")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text[:20]} is too large a number")
+    return number
+
+
+def _check_json(data: Any) -> None:
+    """Refuse a parsed body nested too deep or holding a lone surrogate; iterative, so any depth."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise _bad_json(f"nested deeper than {MAX_JSON_DEPTH} levels")
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise _bad_json(
+                    f"a string holds a lone surrogate (U+{ord(value[exc.start]):04X})"
+                ) from exc

@@ -93,6 +93,23 @@ def server_error(status: int = 500) -> ApiError:
     return ApiError(status, category, "The server could not handle the request.")
 
 
+def too_large(limit: int) -> ApiError:
+    """413 for a body over the server's limit.
+
+    HubSpot documents no body limit for these endpoints and no category for the
+    answer; ``VALIDATION_ERROR`` is the category of its other answers about a
+    request's body, and like them it says "do not retry this as it is" (clients
+    retry only 429s and 5xx).
+    """
+    message = f"The request body is larger than this API accepts ({limit} bytes)"
+    return ApiError(
+        413,
+        "VALIDATION_ERROR",
+        message,
+        errors=[{"message": message, "code": "PAYLOAD_TOO_LARGE"}],
+    )
+
+
 def refused(exc: RefusedError) -> ApiError:
     """A store's refusal, answered as HubSpot would."""
     message = exc.detail[:1].upper() + exc.detail[1:]

@@ -6,7 +6,8 @@ Each version shows and takes exactly the fields its documents list
 (no field is documented as nullable) or a value of the wrong type is refused
 with a 400, the stricter of the ways HubSpot could answer. What the public API
 cannot do (making or unmaking Super Admins, applying Partner Admin, assigning
-the partner seat) is refused as the body is read.
+the partner seat) is refused as the body is read, and so is an email holding a
+control or format character (:func:`check_email`).
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ def check_body(body: Mapping[str, Any], api: ApiVersion, *, creating: bool) -> N
             if key not in body:
                 raise invalid(f"{key} is required", key, "REQUIRED_FIELD")
     for key, value in body.items():
+        if key == "email" and isinstance(value, str):
+            check_email(value, key)
+            continue
         if key == "sendWelcomeEmail":
             fine = isinstance(value, bool)
         elif key in ("secondaryTeamIds", "seatNames"):
@@ -108,6 +112,23 @@ def check_body(body: Mapping[str, Any], api: ApiVersion, *, creating: bool) -> N
             kind = {"sendWelcomeEmail": "a boolean", "secondaryTeamIds": "a list of strings"}
             expected = kind.get(key, "a list of strings" if key == "seatNames" else "a string")
             raise invalid(f"{key} must be {expected}, not {_json_kind(value)}", key)
+
+
+def check_email(value: str, field_name: str) -> None:
+    """Refuse an email holding a character no address has, before it is stored or looked up.
+
+    Such a character is not printable in Python's sense: a control (C0, DEL, C1),
+    a format character (bidi overrides such as U+202E, zero-width characters), a
+    line or paragraph separator (U+2028, U+2029), a surrogate, a space other
+    than U+0020, a private-use or unassigned code point. Stored, it would
+    forge log lines and show one address as another. The answer names the
+    character by its code point and never echoes it.
+    """
+    if value.isprintable():
+        return
+    bad = next(c for c in value if not c.isprintable())
+    message = f"{field_name} is not an email address: it holds the character U+{ord(bad):04X}"
+    raise invalid(message, field_name)
 
 
 def _json_kind(value: Any) -> str:

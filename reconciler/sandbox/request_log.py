@@ -1,21 +1,60 @@
 """The sandbox server's request log: method, path, query, status and account, never a token.
 
-Tests count calls with it; ``GET /__sandbox/requests`` serves it.
+Tests count calls with it; ``GET /__sandbox/requests`` serves it and ``DELETE``
+clears it. The admin route takes the same ``Authorization: Bearer`` gate as
+the API: any token of the sandbox will do (an unknown or missing one is a 401
+in HubSpot's shape), because the log shows every account's calls and the
+server may listen beyond loopback (``--host``). In-process, ``SandboxAPI.requests()``
+reads it with no token.
+
+The log keeps the last :data:`MAX_ENTRIES` requests: a client looping for hours
+must not grow the server without bound. Older entries are discarded and
+counted (``discarded``; not ``dropped``, which marks a connection the fault
+switches dropped).
+
+A token never enters it, even one a client put in the URL: before an entry is
+kept, every query value under a name that carries a secret (``hapikey``,
+``access_token``, ...), every query value or path segment equal to a token of
+the sandbox, and everything shaped like a HubSpot token (``pat-na1-...``) is
+replaced with :data:`REDACTED`. Values are compared percent-decoded, so an
+encoded token is caught too.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.types import Scope
+
+#: How many requests the log keeps; older ones are discarded and counted.
+MAX_ENTRIES = 10_000
+#: What a token is logged as.
+REDACTED = "REDACTED"
+#: Query names whose value is a secret whatever it looks like: HubSpot's legacy API
+#: key and the usual names of OAuth tokens.
+SECRET_NAMES = frozenset(
+    {"hapikey", "access_token", "refresh_token", "token", "tokenkey", "apikey", "api_key"}
+)
+#: The shape of HubSpot's private app tokens (``pat-na1-<uuid>``), wherever it appears.
+TOKEN_SHAPE = re.compile(r"pat-[a-z0-9]+-[0-9a-f-]+", re.IGNORECASE)
+#: Percent-decoding rounds, for a token encoded more than once.
+_DECODE_ROUNDS = 3
 
 
 @dataclass(frozen=True)
 class LoggedRequest:
-    """One API request as the server saw it; ``status`` 0 when the connection was dropped."""
+    """One API request as the server saw it.
+
+    ``status`` 0 when no answer was sent: the fault switches dropped the
+    connection (``dropped``) or the client left before its answer.
+    """
 
     method: str
     path: str
@@ -29,22 +68,83 @@ class LoggedRequest:
 
 
 class RequestLog:
-    """Appended to by the server's event loop, read from any thread."""
+    """Appended to by the server's event loop, read from any thread.
 
-    def __init__(self) -> None:
-        self._entries: list[LoggedRequest] = []
+    ``is_token``: whether a value is a token of the sandbox, to keep it out.
+    """
+
+    def __init__(
+        self, is_token: Callable[[str], bool] = lambda value: False, limit: int = MAX_ENTRIES
+    ) -> None:
+        self._is_token = is_token
+        self._entries: deque[LoggedRequest] = deque(maxlen=limit)
+        self._discarded = 0
         self._lock = threading.Lock()
 
     def record(self, scope: Scope, status: int, account: int | None, dropped: bool = False) -> None:
-        query = scope.get("query_string", b"").decode("latin-1")
-        entry = LoggedRequest(scope["method"], scope["path"], query, status, account, dropped)
+        query = self.scrub_query(scope.get("query_string", b"").decode("latin-1"))
+        path = self.scrub_path(scope["path"])
+        entry = LoggedRequest(scope["method"], path, query, status, account, dropped)
         with self._lock:
+            if len(self._entries) == self._entries.maxlen:
+                self._discarded += 1
             self._entries.append(entry)
 
     def entries(self) -> list[LoggedRequest]:
         with self._lock:
             return list(self._entries)
 
+    @property
+    def discarded(self) -> int:
+        """How many of the oldest entries were let go to keep the last :data:`MAX_ENTRIES`."""
+        with self._lock:
+            return self._discarded
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._discarded = 0
+
+    # -- keeping tokens out --------------------------------------------------------------
+
+    def scrub_query(self, query: str) -> str:
+        """The query string with every secret value replaced, the rest left as sent."""
+        if not query:
+            return query
+        pairs = []
+        for pair in query.split("&"):
+            name, equals, value = pair.partition("=")
+            if _decoded(name).lower() in SECRET_NAMES and equals:
+                pairs.append(f"{name}={REDACTED}")
+                continue
+            if self._secret(name):
+                name = REDACTED
+            if self._secret(value):
+                value = REDACTED
+            pairs.append(f"{name}{equals}{value}")
+        return "&".join(pairs)
+
+    def scrub_path(self, path: str) -> str:
+        """The (decoded) path with every segment that is or holds a token replaced."""
+        segments = path.split("/")
+        return "/".join(REDACTED if self._secret(s) else s for s in segments)
+
+    def _secret(self, text: str) -> bool:
+        if not text:
+            return False
+        decoded = _decoded(text)
+        return bool(
+            TOKEN_SHAPE.search(text)
+            or TOKEN_SHAPE.search(decoded)
+            or self._is_token(text)
+            or (decoded != text and self._is_token(decoded))
+        )
+
+
+def _decoded(text: str) -> str:
+    for _ in range(_DECODE_ROUNDS):
+        decoded = unquote_plus(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text

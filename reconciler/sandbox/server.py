@@ -18,8 +18,15 @@ switches, request log) and the means to run it; the parts live beside it:
 - ``hubspot_errors``: HubSpot's error bodies;
 - ``ratelimit``: the per-token rolling window and daily count, and their headers;
 - ``faults``: seeded 5xx answers, 429s, dropped connections and latency;
-- ``request_log``: method, path, status and account of every request. Tokens
-  are never logged.
+- ``request_log``: method, path, status and account of every request, the
+  last 10,000 of them. Tokens are never logged, not even one put in a URL.
+
+Hostile input is answered, never followed: a body over ``max_body`` is a 413
+(checked against ``Content-Length`` before the body is read, and counted as
+it arrives when there is none), JSON that is invalid, not UTF-8 or nested too
+deep a 400, an email with a control character a 400, and a client that leaves
+mid-request one warning line. The request log (``/__sandbox/requests``) needs
+a token of the sandbox like any API call. docs/sandbox-serve.md lists these answers.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
@@ -46,19 +53,26 @@ from reconciler.errors import ReconcilerError, SandboxError
 from reconciler.providers.hubspot.versions import DEFAULT_TIME_ZONE
 from reconciler.sandbox.endpoints import TOKEN_KEY, Endpoints
 from reconciler.sandbox.faults import FaultInjector, Faults, drop_connection
-from reconciler.sandbox.hubspot_errors import ApiError, not_found, server_error, unauthenticated
+from reconciler.sandbox.hubspot_errors import (
+    ApiError,
+    not_found,
+    server_error,
+    too_large,
+    unauthenticated,
+)
 from reconciler.sandbox.hubspot_shapes import (
     DEFAULT_PARTNER_ADMIN_ROLE,
     DEFAULT_SEAT_NAMES,
     PARTNER_ADMIN_ROLE_ID,
 )
 from reconciler.sandbox.ratelimit import Limiter, RateLimits
-from reconciler.sandbox.request_log import LoggedRequest, RequestLog
+from reconciler.sandbox.request_log import MAX_ENTRIES, LoggedRequest, RequestLog
 from reconciler.sandbox.store import Store, TokenRow
 
 __all__ = [
     "DEFAULT_PARTNER_ADMIN_ROLE",
     "DEFAULT_SEAT_NAMES",
+    "MAX_BODY",
     "PARTNER_ADMIN_ROLE_ID",
     "Faults",
     "LoggedRequest",
@@ -72,6 +86,9 @@ __all__ = [
 ]
 
 ADMIN_PREFIX = "/__sandbox/"
+#: The largest request body the server reads: 1 MiB. HubSpot's user bodies are a
+#: few hundred bytes; the limit only has to keep a hostile client from filling memory.
+MAX_BODY = 1024 * 1024
 
 _log = logging.getLogger(__name__)
 
@@ -90,6 +107,10 @@ class ServerSettings:
     #: actor: the identity that authorised the app); elsewhere only the account's
     #: own rules apply.
     actor: str | None = None
+    #: The largest request body, in bytes; a larger one is answered 413.
+    max_body: int = MAX_BODY
+    #: How many requests the request log keeps (the last ones).
+    request_log_size: int = MAX_ENTRIES
 
     def zone(self, account: int) -> ZoneInfo:
         return ZoneInfo(self.time_zones.get(account, self.time_zone))
@@ -100,7 +121,7 @@ class SandboxAPI:
 
     Use it in-process (``ServedSandbox``) or from ``reconciler sandbox serve``.
     ``requests()`` is the request log; ``GET /__sandbox/requests`` serves it too
-    (``DELETE`` clears it).
+    (``DELETE`` clears it), to a client with any token of the sandbox.
     """
 
     def __init__(self, store: Store, settings: ServerSettings | None = None) -> None:
@@ -110,7 +131,10 @@ class SandboxAPI:
         self._faults = FaultInjector(
             self.settings.faults, with_retry_after=self.settings.limits.retry_after
         )
-        self._log = RequestLog()
+        self._log = RequestLog(
+            is_token=lambda value: store.token(value) is not None,
+            limit=self.settings.request_log_size,
+        )
         admin = Route(ADMIN_PREFIX + "requests", self._admin_requests, methods=["GET", "DELETE"])
         self.app = Starlette(
             routes=[*Endpoints(store, self.settings).routes(), admin],
@@ -127,12 +151,24 @@ class SandboxAPI:
         if request.method == "DELETE":
             self.clear_requests()
             return Response(status_code=204)
-        return JSONResponse({"requests": [r.to_data() for r in self.requests()]})
+        entries = [r.to_data() for r in self.requests()]
+        return JSONResponse({"requests": entries, "discarded": self._log.discarded})
 
     # -- the gate: token, limits, faults ----------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        receive = self._limited(receive)
+        if scope["path"].startswith(ADMIN_PREFIX):
+            # The log shows every account's calls: any token of the sandbox, no
+            # rate limit, no faults, and not logged itself.
+            try:
+                self._authenticate(scope)
+            except ApiError as exc:
+                await exc.response()(scope, receive, send)
+                return
             await self.app(scope, receive, send)
             return
         method = scope["method"]
@@ -152,6 +188,7 @@ class SandboxAPI:
             fault = self._faults.error(method, scope["path"])
             if fault is not None:
                 raise fault
+            self._check_length(scope)
         except ApiError as exc:
             response = exc.response()
             response.headers.update(headers)
@@ -163,6 +200,9 @@ class SandboxAPI:
         if drop != "before":
             scope[TOKEN_KEY] = token
             messages = await self._handle(scope, receive)
+            if not messages:  # the client left before its answer
+                self._log.record(scope, 0, token.account)
+                return
         if drop is not None:
             self._log.record(scope, 0, token.account, dropped=True)
             await drop_connection(send, receive)
@@ -186,12 +226,59 @@ class SandboxAPI:
 
         try:
             await self.app(scope, receive, keep)
+        except ClientDisconnect:
+            # Nobody to answer: one line, no traceback. A client that gives up is
+            # not a failure of the server.
+            # %r: a path may hold CR or LF, which must not start a line of its own.
+            _log.warning(
+                "client disconnected before sending its whole request: %s %r",
+                scope["method"],
+                scope["path"],
+            )
+            return []
         except Exception:
             # Starlette has answered 500 already when it could; otherwise answer it here.
-            _log.exception("sandbox API request failed: %s %s", scope["method"], scope["path"])
+            _log.exception("sandbox API request failed: %s %r", scope["method"], scope["path"])
             if not any(m["type"] == "http.response.start" for m in messages):
                 await server_error().response()(scope, receive, keep)
         return messages
+
+    def _check_length(self, scope: Scope) -> None:
+        """Refuse a declared body over the limit before reading a byte of it.
+
+        After the answer the HTTP server (h11) reads the rest and throws it away,
+        never holding it, so the client gets its 413 rather than a reset; the
+        keep-alive timeout ends a connection that keeps sending.
+        """
+        limit = self.settings.max_body
+        for name, value in scope.get("headers", []):
+            digits = value.strip()
+            if name != b"content-length" or not digits.isdigit():
+                continue
+            # Counted by its digits first: int() refuses more than 4,300 of them.
+            if len(digits.lstrip(b"0")) > len(str(limit)) or int(digits) > limit:
+                raise too_large(limit)
+
+    def _limited(self, receive: Receive) -> Receive:
+        """``receive``, counting the body as it arrives: past the limit, a 413.
+
+        For a body sent without ``Content-Length`` (chunked). The error is raised
+        inside the app's read, where the app's handler answers it; at most one
+        chunk past the limit is ever held.
+        """
+        limit = self.settings.max_body
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise too_large(limit)
+            return message
+
+        return limited
 
     def _authenticate(self, scope: Scope) -> TokenRow:
         header = ""
@@ -222,9 +309,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """A listening socket; port 0 picks a free one."""
+    """A listening socket; port 0 picks a free one.
+
+    Made with ``IPPROTO_TCP``, which accepted sockets inherit: asyncio turns Nagle's
+    algorithm off only for sockets that name it, and with it on every answer
+    (headers, then body) waited ~40 ms for the client's delayed ACK.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
