@@ -1,12 +1,15 @@
-"""Killed runs on a real process: the first run's seeding either completes or leaves nothing.
+"""Killed runs on a real process (SIGKILL: no clean-up possible).
 
 ``reconciler plan`` on a fresh checkout creates the sandbox database from the
-snapshot. A run killed (SIGKILL, no clean-up possible) at any moment of that
-must leave either no database or a whole one, and the next run must work.
+snapshot: a run killed at any moment of that must leave either no database or
+a whole one, and the next run must work. ``apply`` killed at any moment must
+leave every account whole (no user twice), a journal of whole lines, and a
+state from which the next apply finishes the work.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -76,3 +79,52 @@ def test_killed_seeding_scratch_from_a_live_process_is_left_alone(fleet: Path) -
     _, stderr = finished.communicate(timeout=600)
     assert finished.returncode == 0, stderr.decode()
     assert mine.read_bytes() == b"in progress"
+
+
+def final_state(folder: Path) -> list[tuple[int, str]]:
+    """Each account's state digest, as a plan after the applies sees it."""
+    planned = subprocess.run(
+        [sys.executable, "-m", "reconciler", "plan", str(folder), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert planned.returncode == 0, planned.stderr
+    return [(a["account"], a["state_digest"]) for a in json.loads(planned.stdout)["accounts"]]
+
+
+def test_applies_killed_at_any_moment_converge_with_no_duplicate_and_a_whole_journal(
+    fleet: Path, tmp_path: Path
+) -> None:
+    database = fleet / ".reconciler" / "sandbox.db"
+    seeded = reconciler("plan", str(fleet))
+    _, stderr = seeded.communicate(timeout=600)
+    assert seeded.returncode == 0, stderr.decode()
+    kills = 0
+    for delay in KILL_AFTER:
+        process = reconciler("apply", str(fleet), "--auto-approve", to_kill=True)
+        time.sleep(delay)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait()
+        # Whatever was cut short, every account still holds each user once.
+        with Store(database) as store:
+            for account in store.account_ids():
+                emails = [row.user.key for row in store.list_users(account)]
+                assert len(emails) == len(set(emails))
+    assert kills, "no apply was still running when killed"
+    finished = reconciler("apply", str(fleet), "--auto-approve")
+    _, stderr = finished.communicate(timeout=600)
+    assert finished.returncode == 0, stderr.decode()
+    # The same fleet applied once, never killed, ends in exactly the same state.
+    calm = tmp_path / "calm"
+    generate(calm, accounts=ACCOUNTS, users=40, drift=0.05, seed=3)
+    uninterrupted = reconciler("apply", str(calm), "--auto-approve")
+    _, stderr = uninterrupted.communicate(timeout=600)
+    assert uninterrupted.returncode == 0, stderr.decode()
+    assert final_state(fleet) == final_state(calm)
+    # Each journal line is a whole record, even from the killed runs.
+    lines = (fleet / ".reconciler" / "journal.jsonl").read_text(encoding="utf-8").splitlines()
+    assert lines and all(json.loads(line)["outcome"] for line in lines)
