@@ -326,6 +326,9 @@ class Config:
     accounts: tuple[DesiredAccount, ...]
     provider: ProviderConfig = ProviderConfig()
     files: tuple[str, ...] = ()
+    #: The configuration directory (the path given, or the folder of the file given);
+    #: empty: the provider block's folder.
+    root: str = ""
 
     def account(self, account_id: int) -> DesiredAccount | None:
         for account in self.accounts:

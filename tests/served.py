@@ -89,10 +89,12 @@ class Fleet:
         }
         (root / "snapshot.yaml").write_text(yaml.safe_dump(snapshot, sort_keys=False))
         files = FleetFiles(root, self)
+        # One file each beside the snapshot: a snapshot is read only from inside the
+        # configuration directory.
         for name in ("served", "reference"):
-            files.write_config(
-                name,
-                {"type": "sandbox", "path": f"../{name}.db", "snapshot": "../snapshot.yaml"},
+            provider = {"type": "sandbox", "path": f"{name}.db", "snapshot": "snapshot.yaml"}
+            (root / f"{name}.yaml").write_text(
+                yaml.safe_dump(files.config(provider), sort_keys=False)
             )
         return files
 
@@ -105,12 +107,12 @@ class FleetFiles:
     @property
     def served(self) -> Path:
         """The config ``sandbox serve`` serves."""
-        return self.root / "served"
+        return self.root / "served.yaml"
 
     @property
     def reference(self) -> Path:
         """A sandbox-provider config over its own copy of the same current state."""
-        return self.root / "reference"
+        return self.root / "reference.yaml"
 
     @property
     def hubspot(self) -> Path:
@@ -119,17 +121,20 @@ class FleetFiles:
     def environment(self) -> dict[str, str]:
         return {token_env(a["id"]): token_for(a["id"]) for a in self.fleet.current}
 
-    def write_config(self, name: str, provider: Mapping[str, Any]) -> Path:
-        directory = self.root / name
-        directory.mkdir(exist_ok=True)
+    def config(self, provider: Mapping[str, Any]) -> dict[str, Any]:
         accounts = [{**a, "token_env": token_env(a["id"])} for a in self.fleet.desired]
-        config = {
+        return {
             "version": 1,
             "partner": PARTNER,
             "provider": dict(provider),
             "defaults": {"max_removals": "50%"},
             "accounts": accounts,
         }
+
+    def write_config(self, name: str, provider: Mapping[str, Any]) -> Path:
+        directory = self.root / name
+        directory.mkdir(exist_ok=True)
+        config = self.config(provider)
         (directory / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         return directory
 

@@ -45,6 +45,12 @@ def desired(first_name: str) -> dict[str, Any]:
 
 def write_config(folder: Path, provider: dict[str, Any], first_name: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
+    if provider["type"] == "sandbox":
+        # Each config has its own copy of the snapshot (a config reads one only from
+        # inside its folder); the database they write is the same.
+        snapshot = {"version": 1, "accounts": [CURRENT]}
+        (folder / "snapshot.yaml").write_text(yaml.safe_dump(snapshot))
+        provider = {**provider, "snapshot": "snapshot.yaml"}
     account = {**desired(first_name), "token_env": token_env(ACCOUNT)}
     config = {"version": 1, "partner": PARTNER, "provider": provider, "accounts": [account]}
     (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -68,10 +74,8 @@ def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
 
 @pytest.fixture
 def sandbox_configs(tmp_path: Path) -> tuple[Path, Path, Path]:
-    snapshot = tmp_path / "snapshot.yaml"
-    snapshot.write_text(yaml.safe_dump({"version": 1, "accounts": [CURRENT]}))
     database = tmp_path / "shared" / "sandbox.db"
-    provider = {"type": "sandbox", "path": str(database), "snapshot": str(snapshot)}
+    provider = {"type": "sandbox", "path": str(database)}
     one = write_config(tmp_path / "one", provider, "Alpha")
     two = write_config(tmp_path / "two", provider, "Beta")
     return one, two, database

@@ -131,7 +131,9 @@ def test_no_command_shows_a_token(
 
     journal = json.dumps(store.journal())
     log = logged.text + "\n".join(str(r.args) for r in logged.records)
-    assert_nowhere(secrets(files), *said.parts, written_files(tmp_path), journal, log)
+    requests = repr(server.api.requests())
+    assert (tmp_path / "fleet" / "hubspot" / ".reconciler" / "journal.jsonl").exists()
+    assert_nowhere(secrets(files), *said.parts, written_files(tmp_path), journal, log, requests)
 
 
 def test_objects_that_hold_a_token_never_show_it(

@@ -362,3 +362,18 @@ def test_a_saved_plan_used_elsewhere_says_where_its_config_was(example: Path) ->
         "error: plan.json: the plan was made from the config at 'access' (relative to where plan"
         " ran), which is not here; run apply from there or give the config PATH\n"
     )
+
+
+def test_a_snapshot_outside_the_configuration_directory_is_never_read(example: Path) -> None:
+    secret = example.parent / "runner-secret.yaml"
+    secret.write_text("accounts: [{id: 1, name: 'TOP SECRET LINE'}]\n", encoding="utf-8")
+    partner = Path("partner.yaml")
+    text = partner.read_text(encoding="utf-8").replace(
+        "snapshot: snapshot.yaml", "snapshot: ../runner-secret.yaml"
+    )
+    partner.write_text(text, encoding="utf-8")
+    result = run("plan", ".")
+    assert result.exit_code == 1
+    assert "is outside the configuration directory" in result.stderr
+    assert "TOP SECRET" not in result.output + result.stderr
+    assert not Path(".reconciler/sandbox.db").exists()

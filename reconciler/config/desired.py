@@ -44,6 +44,7 @@ def build_config(found: Declarations, files: tuple[str, ...], root: str) -> Conf
         accounts=accounts,
         provider=_provider(found.provider[0] if found.provider else None, root),
         files=files,
+        root=root if os.path.isdir(root) else os.path.dirname(root) or ".",
     )
 
 

@@ -48,7 +48,7 @@ def open_store(config: Config, *, must_exist: bool = False) -> Store:
         )
     if not snapshot or (path.exists() and path.stat().st_size > 0):
         return Store(path)
-    data = load_snapshot(_resolve(config.provider, str(snapshot)))
+    data = load_snapshot(_inside_root(config, _resolve(config.provider, str(snapshot))))
     # Seeded beside the database and renamed into place: a run killed while seeding
     # leaves no database behind (only its own scratch file, removed by the next run).
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +61,24 @@ def open_store(config: Config, *, must_exist: bool = False) -> Store:
     finally:
         _remove_database(scratch)
     return Store(path)
+
+
+def _inside_root(config: Config, snapshot: Path) -> Path:
+    """A snapshot named in a config is read only from inside the configuration directory.
+
+    A pull request that points ``snapshot`` at a file of the CI runner must not
+    get it read (and its lines shown in errors). ``sandbox seed`` takes any file
+    a person names on the command line.
+    """
+    folder = config.root or config.provider.base_dir
+    root = os.path.realpath(folder)
+    if os.path.commonpath([root, os.path.realpath(snapshot)]) != root:
+        raise SandboxError(
+            f"provider.snapshot {str(snapshot)!r} is outside the configuration directory"
+            f" {folder!r}; a snapshot named in a config is read only from inside it"
+            " (or seed from anywhere with `reconciler sandbox seed`)"
+        )
+    return snapshot
 
 
 def _remove_database(path: Path) -> None:
