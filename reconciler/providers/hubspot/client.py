@@ -103,6 +103,41 @@ class _Token:
     daily_spent: bool = False
 
 
+@dataclass
+class _Call:
+    """One request as the caller asked for it, across its attempts."""
+
+    credential: Credential
+    account: int
+    method: str
+    path: str
+    params: Mapping[str, str | int] | None
+    body: Mapping[str, Any] | None
+    recover: Callable[[], Answer | None] | None
+    accept: frozenset[int]
+    #: An attempt may have been applied although its answer was lost.
+    maybe_applied: bool = False
+
+    @property
+    def what(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def recovered(self) -> Answer | None:
+        """After a lost answer: the result, if the caller can tell the write happened."""
+        if self.maybe_applied and self.recover is not None:
+            return self.recover()
+        return None
+
+
+@dataclass(frozen=True)
+class _Retry:
+    """An attempt to make again: after ``delay`` seconds (rate limits wait in the limiter)."""
+
+    delay: float
+    failure: str
+    rate_limited: bool = False
+
+
 class HubSpotClient:
     """Safe to share between threads; each token is paced on its own."""
 
@@ -162,10 +197,9 @@ class HubSpotClient:
         result instead. ``accept``: error statuses returned as answers rather
         than raised (e.g. 404 when looking up).
         """
+        call = _Call(credential, account, method, path, params, body, recover, accept)
         token = self._token(credential)
-        what = f"{method} {path}"
         attempt = 0
-        maybe_applied = False
         while True:
             if token.daily_spent:
                 raise RateLimitError(
@@ -174,70 +208,80 @@ class HubSpotClient:
                     provider=PROVIDER,
                     account=account,
                 )
-            if maybe_applied and recover is not None:
-                recovered = recover()
-                if recovered is not None:
-                    return recovered
+            recovered = call.recovered()
+            if recovered is not None:
+                return recovered
             token.limiter.acquire()
-            delay: float
-            try:
-                response = self._http.request(
-                    method, path, params=params, json=body, headers=credential.headers()
-                )
-            except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
-                raise ProviderError(
-                    f"{what}: cannot send the request: {credential.scrub(str(exc))}",
-                    provider=PROVIDER,
-                    account=account,
-                ) from exc
-            except httpx.TransportError as exc:
-                unsent = isinstance(
-                    exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
-                )
-                maybe_applied = maybe_applied or not unsent
-                failure = f"{type(exc).__name__}: {credential.scrub(str(exc)) or 'no answer'}"
-                delay = self.retry.backoff(attempt, self._random)
-                rate_limited = False
-            else:
-                token.limiter.observe(response.headers)
-                data = _json(response)
-                status = response.status_code
-                if response.is_success or status in accept:
-                    return Answer(status, data, response.headers)
-                if status == 409 and maybe_applied and recover is not None:
-                    recovered = recover()
-                    if recovered is not None:
-                        return recovered
-                rate_limited = status == 429
-                if rate_limited:
-                    if isinstance(data, Mapping) and data.get("policyName") == DAILY:
-                        token.daily_spent = True
-                        raise RateLimitError(
-                            f"{what}: HubSpot's daily limit for the token in "
-                            f"{credential.variable} is reached ({_describe(data, credential)})",
-                            provider=PROVIDER,
-                            account=account,
-                        )
-                    wait = _retry_after(response.headers)
-                    delay = wait if wait is not None else self.retry.backoff(attempt, self._random)
-                    token.limiter.hold(delay)
-                elif status >= 500:
-                    maybe_applied = True
-                    delay = self.retry.backoff(attempt, self._random)
-                else:
-                    raise self._refusal(what, status, data, credential, account)
-                failure = f"HTTP {status} {_describe(data, credential)}"
+            outcome = self._attempt(call, token, attempt)
+            if isinstance(outcome, Answer):
+                return outcome
             if attempt >= self.retry.max_retries:
-                error = RateLimitError if rate_limited else ProviderError
+                error = RateLimitError if outcome.rate_limited else ProviderError
                 raise error(
-                    f"{what}: gave up after {attempt + 1} attempts; last: {failure}",
+                    f"{call.what}: gave up after {attempt + 1} attempts; last: {outcome.failure}",
                     provider=PROVIDER,
                     account=account,
                     retryable=True,
                 )
             attempt += 1
-            if not rate_limited:
-                time.sleep(delay)
+            if not outcome.rate_limited:
+                time.sleep(outcome.delay)
+
+    def _attempt(self, call: _Call, token: _Token, attempt: int) -> Answer | _Retry:
+        """Send once: the answer, or why and when to try again (raises what must not be)."""
+        credential = call.credential
+        try:
+            response = self._http.request(
+                call.method,
+                call.path,
+                params=call.params,
+                json=call.body,
+                headers=credential.headers(),
+            )
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
+            raise ProviderError(
+                f"{call.what}: cannot send the request: {credential.scrub(str(exc))}",
+                provider=PROVIDER,
+                account=call.account,
+            ) from exc
+        except httpx.TransportError as exc:
+            unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+            call.maybe_applied = call.maybe_applied or not unsent
+            failure = f"{type(exc).__name__}: {credential.scrub(str(exc)) or 'no answer'}"
+            return _Retry(self.retry.backoff(attempt, self._random), failure)
+        token.limiter.observe(response.headers)
+        return self._answer(call, token, response, attempt)
+
+    def _answer(
+        self, call: _Call, token: _Token, response: httpx.Response, attempt: int
+    ) -> Answer | _Retry:
+        """What one HTTP answer means: done, try again (and when), or a refusal raised."""
+        data = _json(response)
+        status = response.status_code
+        if response.is_success or status in call.accept:
+            return Answer(status, data, response.headers)
+        if status == 409:
+            recovered = call.recovered()
+            if recovered is not None:
+                return recovered
+        failure = f"HTTP {status} {_describe(data, call.credential)}"
+        if status == 429:
+            if isinstance(data, Mapping) and data.get("policyName") == DAILY:
+                token.daily_spent = True
+                raise RateLimitError(
+                    f"{call.what}: HubSpot's daily limit for the token in "
+                    f"{call.credential.variable} is reached ({_describe(data, call.credential)})",
+                    provider=PROVIDER,
+                    account=call.account,
+                )
+            wait = _retry_after(response.headers)
+            delay = wait if wait is not None else self.retry.backoff(attempt, self._random)
+            token.limiter.hold(delay)
+            return _Retry(delay, failure, rate_limited=True)
+        if status >= 500:
+            call.maybe_applied = True
+            return _Retry(self.retry.backoff(attempt, self._random), failure)
+        raise self._refusal(call.what, status, data, call.credential, call.account)
 
     def _refusal(
         self, what: str, status: int, data: Any, credential: Credential, account: int
