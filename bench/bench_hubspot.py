@@ -42,7 +42,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from reconciler.apply import APPLIED  # noqa: E402
+from reconciler.apply import Status  # noqa: E402
 from reconciler.engine import apply_plan, make_plan  # noqa: E402
 from reconciler.providers.hubspot import HubSpotProvider  # noqa: E402
 from tests.served import bulk_fleet  # noqa: E402
@@ -118,8 +118,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "accounts": args.accounts,
         "api_steps": len(steps),
-        "applied": outcomes[APPLIED],
-        "failed_steps": len(steps) - outcomes[APPLIED],
+        "applied": outcomes[Status.APPLIED],
+        "failed_steps": len(steps) - outcomes[Status.APPLIED],
         "requests": len(log),
         "throttled_429": statuses[429],
         "statuses": {str(k): v for k, v in sorted(statuses.items())},

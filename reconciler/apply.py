@@ -9,7 +9,8 @@ its account; other accounts go on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 from reconciler import plan as p
 from reconciler.errors import ReconcilerError
@@ -17,17 +18,30 @@ from reconciler.model import DesiredAccount
 from reconciler.plan import AccountPlan
 from reconciler.providers.base import Provider
 
-APPLIED = "applied"
-PENDING = "pending"
-WAITING = "waiting"
-FAILED = "failed"
-NOT_ATTEMPTED = "not attempted"
+
+class Status(StrEnum):
+    """What became of one step (the journal's ``outcome``; the strings are the contract)."""
+
+    APPLIED = "applied"
+    PENDING = "pending"
+    WAITING = "waiting"
+    FAILED = "failed"
+    NOT_ATTEMPTED = "not attempted"
+
+
+class AccountStatus(StrEnum):
+    """What became of one account, summed up from its steps."""
+
+    FAILED = "failed"
+    PENDING = "pending"
+    DONE = "done"
+    UNCHANGED = "unchanged"
 
 
 @dataclass(frozen=True)
 class StepOutcome:
     step: p.Step
-    status: str
+    status: Status
     message: str = ""
 
 
@@ -40,17 +54,17 @@ class AccountReport:
 
     @property
     def failed(self) -> bool:
-        return self.error is not None or any(o.status == FAILED for o in self.outcomes)
+        return self.error is not None or any(o.status == Status.FAILED for o in self.outcomes)
 
     @property
-    def status(self) -> str:
+    def status(self) -> AccountStatus:
         if self.failed:
-            return "failed"
-        if any(o.status in (PENDING, WAITING) for o in self.outcomes):
-            return "pending"
-        return "done" if self.outcomes else "unchanged"
+            return AccountStatus.FAILED
+        if any(o.status in (Status.PENDING, Status.WAITING) for o in self.outcomes):
+            return AccountStatus.PENDING
+        return AccountStatus.DONE if self.outcomes else AccountStatus.UNCHANGED
 
-    def count(self, status: str) -> int:
+    def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
 
 
@@ -64,7 +78,71 @@ class ApplyReport:
 
     @property
     def left_by_hand(self) -> tuple[StepOutcome, ...]:
-        return tuple(o for a in self.accounts for o in a.outcomes if o.status == PENDING)
+        return tuple(o for a in self.accounts for o in a.outcomes if o.status == Status.PENDING)
+
+
+MANUAL_MARK = "; manual: "
+
+
+def manual_reason(step: p.Step) -> str:
+    """Why a ``manual`` step is left to a person, as the planner put it.
+
+    The one place that knows how the planner joins it to ``Step.reason``; it goes
+    when the step carries the manual reason in a field of its own. Only shown:
+    what happens never depends on it.
+    """
+    return step.reason.rpartition(MANUAL_MARK)[2]
+
+
+@dataclass
+class _Attempt:
+    """One account's steps, done in order by one worker."""
+
+    provider: Provider
+    desired: DesiredAccount
+    held: set[str] = field(default_factory=set)  # steps left to a person, and those after them
+
+    def __call__(self, step: p.Step) -> StepOutcome:
+        """Do one step, or say why it waits; raises when the provider fails it."""
+        if step.channel == "approval":
+            self.held.add(step.id)
+            return self._approval(step)
+        if step.channel == "manual":
+            self.held.add(step.id)
+            return StepOutcome(step, Status.PENDING, "to do by hand: " + manual_reason(step))
+        if self.held.intersection(step.depends_on):
+            self.held.add(step.id)
+            return StepOutcome(step, Status.WAITING, "waits for a step done by hand")
+        self.provider.execute(step, self.desired)
+        return StepOutcome(step, Status.APPLIED)
+
+    def _approval(self, step: p.Step) -> StepOutcome:
+        message = "waiting for the client to approve partner access"
+        if (
+            step.type != p.REQUEST_ACCESS
+            or (step.after.partner_access if step.after else None) != "pending"
+        ):
+            return StepOutcome(step, Status.PENDING, message)
+        if p.REQUEST_ACCESS not in self.provider.capabilities.step_types:
+            return StepOutcome(
+                step,
+                Status.PENDING,
+                "send the access request as its instructions say; then " + message,
+            )
+        self.provider.execute(step, self.desired)
+        return StepOutcome(step, Status.PENDING, "access requested; " + message)
+
+
+def _refusal(account_plan: AccountPlan, force: bool) -> str | None:
+    """Why none of an account's steps may be applied, if so."""
+    if account_plan.error:
+        return f"not planned: {account_plan.error}"
+    if account_plan.over_removal_limit and not force:
+        return (
+            f"refused: {account_plan.removals} removals exceed max_removals"
+            f" ({account_plan.removal_limit}); re-run with --force to allow"
+        )
+    return None
 
 
 def apply_account(
@@ -75,65 +153,26 @@ def apply_account(
     on_step: Callable[[StepOutcome], None] | None = None,
 ) -> AccountReport:
     """Apply one account's steps strictly in order; never raises for a provider failure."""
-    name = account_plan.name
-    if account_plan.error:
-        return AccountReport(account_plan.account, name, error=f"not planned: {account_plan.error}")
-    if account_plan.over_removal_limit and not force:
-        return AccountReport(
-            account_plan.account,
-            name,
-            error=(
-                f"refused: {account_plan.removals} removals exceed max_removals"
-                f" ({account_plan.removal_limit}); re-run with --force to allow"
-            ),
-        )
-    held: set[str] = set()  # ids of steps left to a person, and of steps after them
-
-    def attempt(step: p.Step) -> StepOutcome:
-        """Do one step, or say why it waits; raises when the provider fails it."""
-        if step.channel == "approval":
-            held.add(step.id)
-            message = "waiting for the client to approve partner access"
-            if (
-                step.type != p.REQUEST_ACCESS
-                or (step.after or {}).get("partner_access") != "pending"
-            ):
-                return StepOutcome(step, PENDING, message)
-            if p.REQUEST_ACCESS not in provider.capabilities.step_types:
-                return StepOutcome(
-                    step,
-                    PENDING,
-                    "send the access request as its instructions say; then " + message,
-                )
-            provider.execute(step, desired)
-            return StepOutcome(step, PENDING, "access requested; " + message)
-        if step.channel == "manual":
-            held.add(step.id)
-            # The reason is only shown here; what happens never depends on it.
-            return StepOutcome(
-                step, PENDING, "to do by hand: " + step.reason.split("; manual: ")[-1]
-            )
-        if held.intersection(step.depends_on):
-            held.add(step.id)
-            return StepOutcome(step, WAITING, "waits for a step done by hand")
-        provider.execute(step, desired)
-        return StepOutcome(step, APPLIED)
-
+    error = _refusal(account_plan, force)
+    if error is not None:
+        return AccountReport(account_plan.account, account_plan.name, error=error)
+    attempt = _Attempt(provider, desired)
     outcomes: list[StepOutcome] = []
     steps = account_plan.steps
     for index, step in enumerate(steps):
         try:
             outcome = attempt(step)
         except ReconcilerError as exc:
-            outcome = StepOutcome(step, FAILED, str(exc))
+            outcome = StepOutcome(step, Status.FAILED, str(exc))
             later = (
-                StepOutcome(s, NOT_ATTEMPTED, "an earlier step failed") for s in steps[index + 1 :]
+                StepOutcome(s, Status.NOT_ATTEMPTED, "an earlier step failed")
+                for s in steps[index + 1 :]
             )
             outcomes += [outcome, *later]
         else:
             outcomes.append(outcome)
         if on_step is not None:
             on_step(outcome)
-        if outcome.status == FAILED:
+        if outcome.status == Status.FAILED:
             break
-    return AccountReport(account_plan.account, name, tuple(outcomes))
+    return AccountReport(account_plan.account, account_plan.name, tuple(outcomes))

@@ -20,13 +20,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from reconciler.apply import ApplyReport
 from reconciler.config import load_config
 from reconciler.config.loader import gc_paused
 from reconciler.engine import (
+    ReadFailure,
     apply_plan,
     check_fresh,
-    load_plan_file,
     lock_paths,
     make_plan,
     open_provider,
@@ -37,10 +36,12 @@ from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.importer import import_document, import_documents
 from reconciler.model import AccountState, Config
 from reconciler.plan import Plan
+from reconciler.planfile import load_plan_file, write_plan_file
 from reconciler.providers.base import Provider
-from reconciler.render import TITLES, inert, plural
+from reconciler.render import inert, plural
 from reconciler.render.json import render_json
 from reconciler.render.markdown import render_markdown
+from reconciler.render.report import report_lines
 from reconciler.render.text import render_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -190,14 +191,6 @@ def render(plan: Plan, fmt: str) -> str:
     return render_text(plan, color=use_color())
 
 
-def write_plan_file(plan: Plan, out: str) -> None:
-    try:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(plan.to_json(), encoding="utf-8")
-    except OSError as exc:
-        raise ReconcilerError(f"{out}: cannot write the plan file: {exc.strerror}") from exc
-
-
 def progress_bar(total: int) -> Any:
     """A progress bar on stderr for long runs at a terminal; a no-op otherwise."""
     from rich.console import Console
@@ -244,22 +237,22 @@ SHARD = click.option(
 
 def planned(
     path: str,
+    config: Config,
+    provider: Provider,
     accounts: tuple[int, ...],
     shard: tuple[int, int] | None,
-    config: Config | None = None,
-) -> tuple[Config, Provider, Plan]:
+) -> Plan:
+    """The plan of the config at ``path``, with a progress bar while current state is read."""
     # Loading, reading and planning a thousand accounts allocates millions of objects and
     # no cycles worth collecting: the collector's passes cost a fifth of the run.
     with gc_paused():
-        config = config or load_config(path)
-        provider = open_provider(config)
         selected = select_accounts(config, accounts, shard)
         with progress_bar(len(selected)) as bar:
             task = bar.add_task("reading current state", total=len(selected))
             plan = make_plan(
                 config, provider, accounts, shard, progress=lambda n: bar.advance(task, n)
             )
-    return config, provider, replace(plan, config_path=path)
+    return replace(plan, config_path=path)
 
 
 @main.command("plan")
@@ -285,8 +278,10 @@ def plan_command(
     detailed_exitcode: bool,
 ) -> None:
     """Read current state, diff, and print the ordered plan. Changes nothing."""
-    _, provider, plan = planned(path, accounts, shard)
-    provider.close()
+    with gc_paused():  # see planned()
+        config = load_config(path)
+        with open_provider(config) as provider:
+            plan = planned(path, config, provider, accounts, shard)
     if out:
         write_plan_file(plan, out)
     click.echo(render(plan, fmt), nl=False)
@@ -303,56 +298,6 @@ def plan_command(
         sys.exit(EXIT_ERROR)
     if detailed_exitcode and plan.has_changes:
         sys.exit(EXIT_CHANGES)
-
-
-def report_lines(report: ApplyReport) -> list[str]:
-    """Each account's outcome, what is left to do by hand, and the totals."""
-    lines = []
-    totals: dict[str, int] = {}
-    for account in report.accounts:
-        title = f"{account.name} ({account.account})"
-        if account.error:
-            lines.append(f"{title}: failed: {account.error}")
-            continue
-        parts = []
-        for status, words in OUTCOME_WORDS:
-            count = account.count(status)
-            totals[status] = totals.get(status, 0) + count
-            if count:
-                parts.append(f"{count} {words}")
-        lines.append(f"{title}: {', '.join(parts) or 'nothing to do'}")
-        for outcome in account.outcomes:
-            if outcome.status == "failed":
-                lines.append(
-                    f"  failed: {TITLES[outcome.step.type]} {outcome.step.user}: {outcome.message}"
-                )
-    manual = report.left_by_hand
-    if manual:
-        lines += ["", f"Left to do by hand ({len(manual)}):"]
-        for outcome in manual:
-            step = outcome.step
-            lines.append(f"  [{step.account}] {TITLES[step.type]}: {step.user}: {outcome.message}")
-            lines.extend(f"      {n}. {text}" for n, text in enumerate(step.instructions, 1))
-    done = (
-        ", ".join(f"{totals[s]} {w}" for s, w in OUTCOME_WORDS if totals.get(s))
-        or "nothing applied"
-    )
-    failed = len(report.failed)
-    lines += [
-        "",
-        f"Apply: {done} in {plural(len(report.accounts), 'account')}"
-        + (f"; {plural(failed, 'account')} failed." if failed else "."),
-    ]
-    return lines
-
-
-OUTCOME_WORDS = (
-    ("applied", "applied"),
-    ("pending", "left to a person or the client"),
-    ("waiting", "waiting on those"),
-    ("failed", "failed"),
-    ("not attempted", "not attempted"),
-)
 
 
 @main.command("apply")
@@ -441,12 +386,13 @@ def _apply_locked(
     shard: tuple[int, int] | None,
 ) -> None:
     """Plan (or check the saved plan) and apply, while the lock is held."""
-    if saved is not None:
-        plan, provider = saved, open_provider(config)
-    else:
-        config, provider, plan = planned(path, accounts, shard, config)
-    try:
-        if saved is not None:
+    from reconciler.journal import Journal, current_commit
+
+    with open_provider(config) as provider:
+        if saved is None:
+            plan = planned(path, config, provider, accounts, shard)
+        else:
+            plan = saved
             check_fresh(plan, config, provider)
         click.echo(render(plan, "text"), nl=False)
         if not plan.steps:
@@ -454,26 +400,28 @@ def _apply_locked(
             if any(a.error for a in plan.accounts):
                 sys.exit(EXIT_ERROR)
             return
-        if not auto_approve:
-            if not sys.stdin.isatty():
-                raise ReconcilerError(
-                    "refusing to apply without confirmation: no terminal; pass --auto-approve"
-                )
-            click.confirm("Apply these changes?", abort=True)
-        from reconciler.journal import Journal, current_commit
-
+        confirm(auto_approve)
         base = Path(config.provider.base_dir)
         where = Path(journal) if journal else base / DEFAULT_JOURNAL
         with Journal(where, str(plan.to_data()["digest"]), current_commit(base)) as written:
             report = apply_plan(plan, config, provider, force=force, on_step=written.record)
-    finally:
-        provider.close()
     for line in report_lines(report):
         click.echo(inert(line))
     if report.failed:
         names = ", ".join(str(a.account) for a in report.failed)
         click.echo(f"error: {plural(len(report.failed), 'account')} failed: {names}", err=True)
         sys.exit(EXIT_ERROR)
+
+
+def confirm(auto_approve: bool) -> None:
+    """Go on only with --auto-approve or a yes at the terminal."""
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise ReconcilerError(
+            "refusing to apply without confirmation: no terminal; pass --auto-approve"
+        )
+    click.confirm("Apply these changes?", abort=True)
 
 
 @main.command("show")
@@ -495,14 +443,11 @@ def show_command(planfile: str, fmt: str) -> None:
 def import_command(path: str, accounts: tuple[int, ...], out: str | None) -> None:
     """Write the current state of the accounts as config YAML."""
     config = load_config(path)
-    provider = open_provider(config)
-    try:
+    with open_provider(config) as provider:
         pairs = read_states(provider, select_accounts(config, accounts))
-    finally:
-        provider.close()
-    failed = [(a.id, s) for a, s in pairs if isinstance(s, str)]
-    for account_id, message in failed:
-        click.echo(f"error: account {account_id}: {message}", err=True)
+    failed = [(a.id, s) for a, s in pairs if isinstance(s, ReadFailure)]
+    for account_id, failure in failed:
+        click.echo(f"error: account {account_id}: {failure.message}", err=True)
     states = [s for _, s in pairs if isinstance(s, AccountState)]
     if out:
         documents = import_documents(states, config)
@@ -687,18 +632,13 @@ def sandbox_serve_command(
     Point the hubspot provider at it (`base_url`) or any HubSpot client; the
     tokens are those of the sandbox's snapshot. Stop it with Ctrl-C.
     """
-    from reconciler.providers.hubspot.versions import DEFAULT_TIME_ZONE
+    from reconciler.providers.hubspot.versions import DEFAULT_SEAT_NAMES, DEFAULT_TIME_ZONE
     from reconciler.providers.sandbox import open_store
-    from reconciler.sandbox.server import (
-        DEFAULT_PARTNER_ADMIN_ROLE,
-        DEFAULT_SEAT_NAMES,
-        MAX_BODY,
-        Faults,
-        RateLimits,
-        SandboxAPI,
-        ServerSettings,
-        serve,
-    )
+    from reconciler.sandbox.http.faults import Faults
+    from reconciler.sandbox.http.ratelimit import RateLimits
+    from reconciler.sandbox.http.server import SandboxAPI, serve
+    from reconciler.sandbox.http.settings import MAX_BODY, ServerSettings
+    from reconciler.sandbox.http.shapes import DEFAULT_PARTNER_ADMIN_ROLE
 
     time_zone = time_zone or DEFAULT_TIME_ZONE
     try:

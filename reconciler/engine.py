@@ -8,27 +8,36 @@ applied in plan order by one worker.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import Any, TypeAlias
 
 from reconciler.apply import AccountReport, ApplyReport, StepOutcome, apply_account
-from reconciler.catalog import load_catalogue, schemas_dir
+from reconciler.catalog import load_catalogue
 from reconciler.errors import PlanError, ProviderError, ReconcilerError
 from reconciler.model import AccountState, Config, DesiredAccount, User, user_key
-from reconciler.plan import FORMAT_VERSION, REQUEST_ACCESS, AccountPlan, Plan
+from reconciler.plan import REQUEST_ACCESS, AccountPlan, Plan
 from reconciler.planner import account_digest, build_plan, plan_digest
 from reconciler.providers.base import Provider
 
 
+@dataclass(frozen=True)
+class ReadFailure:
+    """Why an account's current state could not be read; that account's plan is this error."""
+
+    message: str
+
+
+#: One account and what reading it gave.
+Read: TypeAlias = tuple[DesiredAccount, AccountState | ReadFailure]
+
+
 def open_provider(config: Config) -> Provider:
-    """The provider named in the config's ``provider`` block."""
+    """The provider named in the config's ``provider`` block; use it in ``with`` to close it."""
     if config.provider.type == "sandbox":
         from reconciler.providers.sandbox import SandboxProvider
 
@@ -72,7 +81,7 @@ def select_accounts(
 
 
 def workers_for(provider: Provider, accounts: int) -> int:
-    return max(1, min(int(getattr(provider, "parallelism", 4)), accounts))
+    return max(1, min(provider.parallelism, accounts))
 
 
 def read_states(
@@ -80,14 +89,14 @@ def read_states(
     accounts: Sequence[DesiredAccount],
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
-) -> list[tuple[DesiredAccount, AccountState | str]]:
-    """Current state of every account; a failed read becomes that account's error message."""
+) -> list[Read]:
+    """Current state of every account; a failed read becomes that account's ReadFailure."""
 
-    def read(account: DesiredAccount) -> tuple[DesiredAccount, AccountState | str]:
+    def read(account: DesiredAccount) -> Read:
         try:
-            result: AccountState | str = provider.read_account(account)
+            result: AccountState | ReadFailure = provider.read_account(account)
         except ProviderError as exc:
-            result = f"cannot read current state: {exc}"
+            result = ReadFailure(f"cannot read current state: {exc}")
         if progress is not None:
             progress(1)
         return account, result
@@ -125,16 +134,24 @@ def make_plan(
     progress: Callable[[int], None] | None = None,
 ) -> Plan:
     accounts = select_accounts(config, account_ids, shard)
-    pairs = read_states(provider, accounts, workers, progress)
-    plan = build_plan(
-        pairs,
+    return plan_of(read_states(provider, accounts, workers, progress), config, provider)
+
+
+def plan_of(pairs: Sequence[Read], config: Config, provider: Provider) -> Plan:
+    """The plan of these accounts as read (:func:`build_plan` with this config and provider)."""
+    return build_plan(
+        [(account, _planner_state(state)) for account, state in pairs],
         config.partner,
         load_catalogue(),
         provider.capabilities,
         provider.name,
         config_digest(config),
     )
-    return plan
+
+
+def _planner_state(state: AccountState | ReadFailure) -> AccountState | str:
+    """What the planner takes today: a failed read as its message (until it takes ReadFailure)."""
+    return state.message if isinstance(state, ReadFailure) else state
 
 
 STALE = "stale plan: {what} changed since this plan was made; nothing was changed; run plan again"
@@ -159,7 +176,7 @@ def check_fresh(plan: Plan, config: Config, provider: Provider, workers: int | N
     changed = [
         (planned[account.id], state)
         for account, state in pairs
-        if account_digest(state) != planned[account.id].state_digest
+        if account_digest(_planner_state(state)) != planned[account.id].state_digest
     ]
     if changed:
         names = ", ".join(f"{ap.name} ({ap.account})" for ap, _ in changed)
@@ -168,14 +185,7 @@ def check_fresh(plan: Plan, config: Config, provider: Provider, workers: int | N
         raise PlanError("\n".join([message, *drift]))
     if plan_digest(plan.accounts) != plan.state_digest:
         raise PlanError(STALE.format(what="the plan file"))
-    again = build_plan(
-        pairs,
-        config.partner,
-        load_catalogue(),
-        provider.capabilities,
-        provider.name,
-        config_digest(config),
-    )
+    again = plan_of(pairs, config, provider)
     for saved, now in zip(plan.accounts, again.accounts, strict=True):
         if _comparable(saved) != _comparable(now):
             raise PlanError(
@@ -192,10 +202,10 @@ def _comparable(account_plan: AccountPlan) -> dict[str, Any]:
     return data
 
 
-def drift_lines(account_plan: AccountPlan, state: AccountState | str) -> list[str]:
+def drift_lines(account_plan: AccountPlan, state: AccountState | ReadFailure) -> list[str]:
     """What changed, for each user the plan touches, since the plan recorded ``before``."""
-    if isinstance(state, str):
-        return [f"  {account_plan.name} ({account_plan.account}): {state}"]
+    if isinstance(state, ReadFailure):
+        return [f"  {account_plan.name} ({account_plan.account}): {state.message}"]
     lines = []
     seen: set[str] = set()
     for step in account_plan.steps:
@@ -285,43 +295,3 @@ def apply_plan(
         with ThreadPoolExecutor(max_workers=count, thread_name_prefix="apply") as pool:
             reports = list(pool.map(run, work))
     return ApplyReport(tuple(reports))
-
-
-def load_plan_file(path: str) -> Plan:
-    """Read and check a saved plan: JSON, this format version, and its schema."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
-        raise PlanError(f"{path}: cannot read the plan file: {reason}") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PlanError(
-            f"{path}:{exc.lineno}:{exc.colno}: not a plan file (not JSON: {exc.msg})"
-        ) from exc
-    except RecursionError as exc:
-        raise PlanError(f"{path}: not a plan file (JSON nested too deeply)") from exc
-    if not isinstance(data, dict) or "format_version" not in data:
-        raise PlanError(f"{path}: not a plan file (no format_version; make one with plan --out)")
-    if data["format_version"] != FORMAT_VERSION:
-        raise PlanError(
-            f"{path}: plan file has format_version {data['format_version']!r};"
-            f" this reconciler reads {FORMAT_VERSION}"
-        )
-    problem = plan_schema_problem(data)
-    if problem:
-        raise PlanError(f"{path}: not a valid plan file: {problem}")
-    return Plan.from_data(data)
-
-
-def plan_schema_problem(data: Any) -> str | None:
-    """The first way ``data`` breaks ``schemas/plan.schema.json``, as ``/pointer: message``."""
-    schema = json.loads((schemas_dir() / "plan.schema.json").read_text(encoding="utf-8"))
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(data)
-    )
-    if error is None:
-        return None
-    pointer = "".join(f"/{part}" for part in error.absolute_path) or "/"
-    return f"{pointer}: {error.message}"

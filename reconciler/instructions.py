@@ -6,10 +6,10 @@ Pure text from step data; the next ``plan`` verifies the result.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from reconciler import plan as p
-from reconciler.model import UNKNOWN_SEAT, Access
+from reconciler.model import UNKNOWN_SEAT, Access, User
+from reconciler.steps import NAMES, Effect, Fields
 
 SEAT_LABELS: Mapping[str, str] = {
     "partner": "Partner",
@@ -19,10 +19,10 @@ SEAT_LABELS: Mapping[str, str] = {
     "view_only": "View-only",
     "none": "no seat",
 }
+VERIFY = "Run reconciler plan again: it verifies the change and drops this step."
 
 
-def access_words(data: Any) -> str:
-    access = Access.parse(data)
+def access_words(access: Access) -> str:
     if access.kind == "super_admin":
         return "turn on Super Admin (Make Super Admin)"
     if access.kind == "partner_admin":
@@ -32,17 +32,16 @@ def access_words(data: Any) -> str:
     return "turn off Super Admin and remove the permission set, leaving no permissions"
 
 
+def seat_label(seat: str | None) -> str:
+    return SEAT_LABELS.get(str(seat), str(seat))
+
+
 def manual_instructions(step: p.Step, account_name: str) -> tuple[str, ...]:
     """The exact clicks, in order, ending with how the result is checked."""
     account = f"{account_name} ({step.account})"
     user = step.user or ""
-    before: Mapping[str, Any] = step.before or {}
-    after: Mapping[str, Any] = step.after or {}
-    open_user = (
-        f"In HubSpot account {account}, click the settings icon › Users & Teams, then click {user}."
-    )
-    verify = "Run reconciler plan again: it verifies the change and drops this step."
-    if step.type == p.REQUEST_ACCESS:
+    effect = step.kind.effect
+    if effect is Effect.REQUEST:
         return (
             f"Unless reconciler apply reports it sent one, send the client an access request for"
             f" {user} (HubSpot partner portal › Manage clients › {account} › Request access), or"
@@ -51,76 +50,75 @@ def manual_instructions(step: p.Step, account_name: str) -> tuple[str, ...]:
             " Admin with a partner seat.",
             "Run reconciler plan again after the approval to plan everything else.",
         )
-    if step.type == p.CREATE_USER:
-        lines = [
-            f"In HubSpot account {account}, click the settings icon › Users & Teams › Create user.",
-            f"Enter the email {user} and click Next.",
-            f"Permissions: {access_words(after.get('access', 'basic'))}.",
-            f"Seats: assign the {SEAT_LABELS.get(str(after.get('seat')), after.get('seat'))} seat.",
-        ]
-        perms = after.get("permissions") or {}
-        if perms.get("add") or perms.get("remove"):
-            lines.append(
-                f"Permissions: on top of that, turn on: {', '.join(perms.get('add') or []) or 'nothing'};"
-                f" turn off: {', '.join(perms.get('remove') or []) or 'nothing'}."
-            )
-        teams = after.get("teams")
-        if teams:
-            lines.append(
-                f"Teams: primary team {teams.get('primary') or 'none'}; secondary teams"
-                f" {', '.join(teams.get('secondary') or []) or 'none'}."
-            )
-        lines += ["Click Create user (send the welcome email).", verify]
-        return tuple(lines)
-    if step.type == p.REMOVE_USER:
-        return (open_user, "Click Actions › Remove user and confirm.", verify)
-    if step.type in p.ACCESS_STEP_TYPES:
-        return (
-            open_user,
-            f"On the Permissions tab, {access_words(after['access'])}; save.",
-            verify,
+    if effect is Effect.CREATE and step.after is not None:
+        return create_instructions(user, step.after.to_user(), account)
+    open_user = (
+        f"In HubSpot account {account}, click the settings icon › Users & Teams, then click {user}."
+    )
+    if effect is Effect.REMOVE:
+        return (open_user, "Click Actions › Remove user and confirm.", VERIFY)
+    return (open_user, *update_instructions(step))
+
+
+def create_instructions(email: str, user: User, account: str) -> tuple[str, ...]:
+    lines = [
+        f"In HubSpot account {account}, click the settings icon › Users & Teams › Create user.",
+        f"Enter the email {email} and click Next.",
+        f"Permissions: {access_words(user.access)}.",
+        f"Seats: assign the {seat_label(user.seat)} seat.",
+    ]
+    perms = user.permissions
+    if perms:
+        lines.append(
+            f"Permissions: on top of that, turn on: {', '.join(sorted(perms.add)) or 'nothing'};"
+            f" turn off: {', '.join(sorted(perms.remove)) or 'nothing'}."
         )
-    if step.type == p.SET_SEAT:
-        seat_after = SEAT_LABELS.get(str(after.get("seat")), after.get("seat"))
-        if before.get("seat") == UNKNOWN_SEAT:
-            # The API cannot read this seat: the person's word is what ends the step.
-            return (
-                open_user,
-                f"On the Seats tab (or Permissions › Seat), check the seat is {seat_after};"
-                " if not, change it and save.",
-                f"Where the API version cannot show seats (v3, 2026-03), add seat_confirmed:"
-                f" {after.get('seat')} to {step.user} in the config and commit; the next plan"
-                " drops this step. Elsewhere, run reconciler plan again: it verifies the seat.",
-            )
-        seat_before = SEAT_LABELS.get(str(before.get("seat")), before.get("seat"))
-        return (
-            open_user,
-            f"On the Seats tab (or Permissions › Seat), change the seat from {seat_before} to"
-            f" {seat_after}; save.",
-            verify,
+    teams = user.teams
+    if teams.names():
+        lines.append(
+            f"Teams: primary team {teams.primary or 'none'}; secondary teams"
+            f" {', '.join(teams.secondary) or 'none'}."
         )
-    if step.type == p.SET_PERMISSIONS:
-        perms = after.get("permissions") or {}
-        on = ", ".join(perms.get("add") or []) or "nothing"
-        off = ", ".join(perms.get("remove") or []) or "nothing"
-        return (
-            open_user,
-            f"On the Permissions tab, on top of the access level turn on: {on}; turn off: {off}; save.",
-            verify,
+    return (*lines, "Click Create user (send the welcome email).", VERIFY)
+
+
+def update_instructions(step: p.Step) -> list[str]:
+    """What to change on the user's page, field by field the step sets, and how it is checked."""
+    before, after = step.before or Fields(), step.after or Fields()
+    touched = step.kind.touched(after)
+    lines: list[str] = []
+    ending = VERIFY
+    if after.access is not None:
+        lines.append(f"On the Permissions tab, {access_words(after.access)}; save.")
+    if after.seat is not None and before.seat == UNKNOWN_SEAT:
+        # The API cannot read this seat: the person's word is what ends the step.
+        lines.append(
+            f"On the Seats tab (or Permissions › Seat), check the seat is"
+            f" {seat_label(after.seat)}; if not, change it and save."
         )
-    if step.type == p.SET_TEAMS:
-        teams = after.get("teams") or {}
-        return (
-            open_user,
-            f"Click Edit teams: primary team {teams.get('primary') or 'none'}, additional teams"
-            f" {', '.join(teams.get('secondary') or []) or 'none'}; save.",
-            verify,
+        ending = (
+            f"Where the API version cannot show seats (v3, 2026-03), add seat_confirmed:"
+            f" {after.seat} to {step.user} in the config and commit; the next plan"
+            " drops this step. Elsewhere, run reconciler plan again: it verifies the seat."
         )
-    if step.type == p.SET_NAME:
-        return (
-            open_user,
-            f"Edit the user's name to {after.get('first_name') or ''} {after.get('last_name') or ''}"
-            "; save.",
-            verify,
+    elif after.seat is not None:
+        lines.append(
+            f"On the Seats tab (or Permissions › Seat), change the seat from"
+            f" {seat_label(before.seat)} to {seat_label(after.seat)}; save."
         )
-    return (open_user, f"Make the change: {step.type} to {dict(after)}.", verify)
+    if after.permissions is not None:
+        on = ", ".join(sorted(after.permissions.add)) or "nothing"
+        off = ", ".join(sorted(after.permissions.remove)) or "nothing"
+        lines.append(
+            f"On the Permissions tab, on top of the access level turn on: {on}; turn off: {off}; save."
+        )
+    if after.teams is not None:
+        lines.append(
+            f"Click Edit teams: primary team {after.teams.primary or 'none'}, additional teams"
+            f" {', '.join(after.teams.secondary) or 'none'}; save."
+        )
+    if any(name in touched for name in NAMES):
+        lines.append(
+            f"Edit the user's name to {after.first_name or ''} {after.last_name or ''}; save."
+        )
+    return [*lines, ending]

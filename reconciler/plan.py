@@ -1,7 +1,7 @@
 """Plan and Step: pure data, built once, then rendered, saved, hashed and applied unchanged.
 
 Apply branches on ``Step.type`` alone (and the ``after`` data), never on the reason
-or a rendering.
+or a rendering. What each type is and does: :mod:`reconciler.steps`.
 """
 
 from __future__ import annotations
@@ -13,65 +13,69 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.errors import PlanError
+from reconciler.steps import KINDS, Fields, StepKind, StepType, kind_of
+from reconciler.steps import STEP_TYPES as STEP_TYPES
 
 FORMAT_VERSION = 2
 
-# Step types. Every access change has its own type so a reviewer sees the route.
-REQUEST_ACCESS = "request_access"
-CREATE_USER = "create_user"
-REMOVE_USER = "remove_user"
-GRANT_PARTNER_ADMIN = "grant_partner_admin"
-MIGRATE_TO_PARTNER_ADMIN = "migrate_to_partner_admin"
-PROMOTE_SUPER_ADMIN = "promote_super_admin"
-SET_ACCESS = "set_access"
-SET_SEAT = "set_seat"
-SET_PERMISSIONS = "set_permissions"
-SET_TEAMS = "set_teams"
-SET_NAME = "set_name"
-
-STEP_TYPES: tuple[str, ...] = (
-    REQUEST_ACCESS,
-    CREATE_USER,
-    PROMOTE_SUPER_ADMIN,
-    GRANT_PARTNER_ADMIN,
-    MIGRATE_TO_PARTNER_ADMIN,
-    SET_ACCESS,
-    SET_SEAT,
-    SET_PERMISSIONS,
-    SET_TEAMS,
-    SET_NAME,
-    REMOVE_USER,
-)
-ACCESS_STEP_TYPES = frozenset(
-    {GRANT_PARTNER_ADMIN, MIGRATE_TO_PARTNER_ADMIN, PROMOTE_SUPER_ADMIN, SET_ACCESS}
-)
+# The step types under their old names, for callers written before StepType.
+REQUEST_ACCESS = StepType.REQUEST_ACCESS
+CREATE_USER = StepType.CREATE_USER
+REMOVE_USER = StepType.REMOVE_USER
+GRANT_PARTNER_ADMIN = StepType.GRANT_PARTNER_ADMIN
+MIGRATE_TO_PARTNER_ADMIN = StepType.MIGRATE_TO_PARTNER_ADMIN
+PROMOTE_SUPER_ADMIN = StepType.PROMOTE_SUPER_ADMIN
+SET_ACCESS = StepType.SET_ACCESS
+SET_SEAT = StepType.SET_SEAT
+SET_PERMISSIONS = StepType.SET_PERMISSIONS
+SET_TEAMS = StepType.SET_TEAMS
+SET_NAME = StepType.SET_NAME
 CHANNELS: tuple[str, ...] = ("api", "manual", "approval")
 
 
 @dataclass(frozen=True)
 class Step:
-    """One change to one account. ``before``/``after`` hold only the fields it touches."""
+    """One change to one account. ``before``/``after`` hold only the fields it touches.
+
+    They are :class:`~reconciler.steps.Fields`, parsed once here: a step built from
+    plain JSON (a plan file, a test) is read as its type holds it, or refused with
+    ValueError. ``type`` is always a :class:`~reconciler.steps.StepType`.
+    """
 
     id: str
     account: int
-    type: str
+    type: StepType
     user: str | None
-    before: Mapping[str, Any] | None
-    after: Mapping[str, Any] | None
+    before: Fields | None
+    after: Fields | None
     reason: str
     channel: str = "api"
     depends_on: tuple[str, ...] = ()
     instructions: tuple[str, ...] = ()
     source: str | None = None
 
+    def __post_init__(self) -> None:
+        try:
+            kind = kind_of(self.type)
+            before, after = kind.parse(self.before, self.after)
+        except ValueError as exc:
+            raise ValueError(f"step {self.id}: {exc}") from exc
+        object.__setattr__(self, "type", kind.type)
+        object.__setattr__(self, "before", before)
+        object.__setattr__(self, "after", after)
+
+    @property
+    def kind(self) -> StepKind:
+        return KINDS[self.type]
+
     def to_data(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "account": self.account,
-            "type": self.type,
+            "type": self.type.value,
             "user": self.user,
-            "before": dict(self.before) if self.before is not None else None,
-            "after": dict(self.after) if self.after is not None else None,
+            "before": self.before.to_data() if self.before is not None else None,
+            "after": self.after.to_data() if self.after is not None else None,
             "reason": self.reason,
             "channel": self.channel,
             "depends_on": list(self.depends_on),
@@ -240,7 +244,7 @@ class Plan:
                 config_path=str(data.get("config_path", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise PlanError(f"plan file is malformed: {exc}") from exc
+            raise PlanError(f"plan file is malformed: {exc}; nothing was changed") from exc
         # Sealed: the file must be exactly what plan wrote, to the last byte of data.
         body = {k: v for k, v in data.items() if k != "digest"}
         if data.get("digest") != digest(body) or plan._body() != body:
@@ -267,5 +271,5 @@ def digest(data: Any) -> str:
 
 def step_id(account: int, type_: str, user: str | None, after: Any) -> str:
     """Stable: the same change to the same user gets the same id in every plan."""
-    short = digest([account, type_, user, after])[7:17]
+    short = digest([account, str(type_), user, after])[7:17]
     return f"{account}-{type_}-{short}"

@@ -27,49 +27,52 @@ from reconciler.diff import (
     diff_account,
 )
 from reconciler.instructions import manual_instructions
-from reconciler.invariants import Context, Tally, actor_permissions, new_violations, violations
+from reconciler.invariants import (
+    Context,
+    Measures,
+    Tally,
+    actor_permissions,
+    new_violations,
+    violations,
+)
 from reconciler.model import (
     PAID_SEATS,
     UNKNOWN_SEAT,
-    Access,
     AccountState,
     DesiredAccount,
     Partner,
     Permissions,
-    Teams,
     User,
     user_key,
 )
 from reconciler.plan import AccountPlan, Plan, SeatImpact, Step
 from reconciler.providers.base import Capabilities
-
-# Which chain goes first when several could: grow Super Admins, then create,
-# free seats, move access, take seats, then the small things, removals last.
-PRIORITY: Mapping[str, int] = {
-    p.REQUEST_ACCESS: 0,
-    p.PROMOTE_SUPER_ADMIN: 1,
-    p.CREATE_USER: 2,
-    p.SET_SEAT: 3,
-    p.MIGRATE_TO_PARTNER_ADMIN: 4,
-    p.GRANT_PARTNER_ADMIN: 4,
-    p.SET_ACCESS: 5,
-    p.SET_PERMISSIONS: 6,
-    p.SET_TEAMS: 7,
-    p.SET_NAME: 8,
-    p.REMOVE_USER: 9,
-}
+from reconciler.steps import (
+    KINDS,
+    Effect,
+    Fields,
+    StepKind,
+    StepType,
+    access_step_type,
+    as_fields,
+    kind_of,
+)
 
 
 @dataclass
 class Draft:
     """A step before scheduling gives it its dependencies and channel."""
 
-    type: str
+    type: StepType
     email: str
-    before: Mapping[str, Any] | None
-    after: Mapping[str, Any] | None
+    before: Fields | None
+    after: Fields | None
     reason: str
     source: str | None
+
+    @property
+    def kind(self) -> StepKind:
+        return KINDS[self.type]
 
 
 @dataclass
@@ -90,129 +93,118 @@ def simulate_user(
 ) -> tuple[str, User | None]:
     """The one user a step changes, as the step leaves it (None: removed)."""
     key = user_key(email)
-    if type_ == p.CREATE_USER:
-        assert after is not None
-        return key, User.from_data(after)
-    if type_ == p.REMOVE_USER:
-        return key, None
-    user = state.users[key]
-    assert after is not None
-    if type_ in p.ACCESS_STEP_TYPES:
-        return key, user.with_access(Access.parse(after["access"]))
-    if type_ == p.SET_SEAT:
-        return key, replace(user, seat=str(after["seat"]))
-    if type_ == p.SET_PERMISSIONS:
-        return key, replace(user, permissions=Permissions.from_data(after["permissions"]))
-    if type_ == p.SET_TEAMS:
-        return key, replace(user, teams=Teams.from_data(after["teams"]))
-    if type_ == p.SET_NAME:
-        first = after.get("first_name", user.first_name)
-        last = after.get("last_name", user.last_name)
-        return key, replace(user, first_name=first, last_name=last)
-    raise ValueError(f"unknown step type {type_!r}")
+    return key, kind_of(type_).apply_to(state.users.get(key), as_fields(after))
 
 
 def simulate(
     state: AccountState, type_: str, email: str | None, after: Mapping[str, Any] | None
 ) -> AccountState:
     """The state after one step: the same meaning every provider gives the step."""
-    if type_ == p.REQUEST_ACCESS:
-        return replace(state, partner_access=str((after or {}).get("partner_access", "pending")))
+    if kind_of(type_).effect is Effect.REQUEST:
+        fields = as_fields(after)
+        access = fields.partner_access if fields is not None else None
+        return replace(state, partner_access=access or "pending")
     assert email is not None
     key, user = simulate_user(state, type_, email, after)
     return state.without_user(key) if user is None else state.with_user(user)
 
 
-def access_step_type(before: Access, after: Access) -> str:
-    if after.kind == "super_admin":
-        return p.PROMOTE_SUPER_ADMIN
-    if after.kind == "partner_admin":
-        return p.MIGRATE_TO_PARTNER_ADMIN if before.kind == "super_admin" else p.GRANT_PARTNER_ADMIN
-    return p.SET_ACCESS
-
-
 def user_chain(change: UserChange, forbidden: frozenset[str]) -> list[Draft]:
     """The steps of one user's change, in the only order that is safe for that user."""
     current, target = change.current, change.target
-    src = change.source
     if change.kind == CREATE:
         assert target is not None
         reason = f"{target.email} is in the config but not in the account"
-        return [Draft(p.CREATE_USER, target.email, None, target.to_data(), reason, src)]
+        after = Fields.user(target)
+        return [Draft(StepType.CREATE_USER, target.email, None, after, reason, change.source)]
     if change.kind == REMOVE:
         assert current is not None
-        return [Draft(p.REMOVE_USER, current.email, current.to_data(), None, change.reason, src)]
+        before = Fields.user(current)
+        return [
+            Draft(StepType.REMOVE_USER, current.email, before, None, change.reason, change.source)
+        ]
     assert current is not None and target is not None and change.kind == UPDATE
-    email = current.email
     if target.access.kind == "partner_admin" and target.permissions.add & forbidden:
         # Partner Admin cannot hold these; drop them even where permissions are unmanaged.
         kept = Permissions(target.permissions.add - forbidden, target.permissions.remove)
         target = replace(target, permissions=kept)
-    fields = set(change.fields)
-    # Applying a permission set resets individual permissions (HubSpot): after the
-    # access step they are the empty set, whatever they were before it.
-    granted = current.with_access(target.access) if "access" in fields else current
-    if granted.permissions != target.permissions:
-        fields.add("permissions")
+    return UserUpdate(current, target, set(change.fields), change.source).chain()
 
-    # A seat that cannot be read is set (by a person) last: nothing else of this user
-    # waits for it, unless it is the partner seat Partner Admin needs first.
-    unseen = current.seat == UNKNOWN_SEAT and target.seat != "partner"
 
-    def seat(last: bool = False) -> list[Draft]:
-        if "seat" not in fields or unseen != last:
+class UserUpdate:
+    """One user's update: which fields change, and the step that changes each."""
+
+    def __init__(self, current: User, target: User, fields: set[str], source: str | None):
+        self.current, self.target, self.source = current, target, source
+        self.email = current.email
+        # Applying a permission set resets individual permissions (HubSpot): after the
+        # access step they are the empty set, whatever they were before it.
+        self.granted = current.with_access(target.access) if "access" in fields else current
+        if self.granted.permissions != target.permissions:
+            fields.add("permissions")
+        self.fields = fields
+        # A seat that cannot be read is set (by a person) last: nothing else of this user
+        # waits for it, unless it is the partner seat Partner Admin needs first.
+        self.unseen = current.seat == UNKNOWN_SEAT and target.seat != "partner"
+
+    def chain(self) -> list[Draft]:
+        current, target = self.current, self.target
+        leaving_pa = (
+            current.access.kind == "partner_admin" and target.access.kind != "partner_admin"
+        )
+        # Individual permissions always come after the access step, which may reset them.
+        if leaving_pa or target.access.kind == "super_admin":
+            # A promotion needs no seat and may be what lets an old Super Admin (and the
+            # seat it holds) go: it comes first.
+            drafts = self.access() + self.seat() + self.permissions()
+        else:
+            drafts = self.seat() + self.access() + self.permissions()
+        return drafts + self.teams() + self.name() + self.seat(last=True)
+
+    def draft(self, type_: StepType, before: Fields, after: Fields, why: str) -> list[Draft]:
+        return [Draft(type_, self.email, before, after, why, self.source)]
+
+    def seat(self, last: bool = False) -> list[Draft]:
+        if "seat" not in self.fields or self.unseen != last:
             return []
-        why = f"the config gives {email} the {target.seat} seat"
-        return [Draft(p.SET_SEAT, email, {"seat": current.seat}, {"seat": target.seat}, why, src)]
+        before, after = Fields(seat=self.current.seat), Fields(seat=self.target.seat)
+        why = f"the config gives {self.email} the {self.target.seat} seat"
+        return self.draft(StepType.SET_SEAT, before, after, why)
 
-    def access() -> list[Draft]:
-        if "access" not in fields:
+    def access(self) -> list[Draft]:
+        if "access" not in self.fields:
             return []
-        type_ = access_step_type(current.access, target.access)
-        why = f"the config makes {email} {target.access} (now {current.access})"
-        before, after = {"access": current.access.to_data()}, {"access": target.access.to_data()}
-        return [Draft(type_, email, before, after, why, src)]
+        was, will = self.current.access, self.target.access
+        why = f"the config makes {self.email} {will} (now {was})"
+        return self.draft(access_step_type(was, will), Fields(access=was), Fields(access=will), why)
 
-    def permissions() -> list[Draft]:
-        if "permissions" not in fields:
+    def permissions(self) -> list[Draft]:
+        if "permissions" not in self.fields:
             return []
-        why = f"the config sets individual permission changes for {email}"
-        if granted.permissions != current.permissions:
+        why = f"the config sets individual permission changes for {self.email}"
+        if self.granted.permissions != self.current.permissions:
             why = (
-                f"applying {target.access} resets the individual permissions of {email};"
-                " they are set again after it"
+                f"applying {self.target.access} resets the individual permissions of"
+                f" {self.email}; they are set again after it"
             )
-        before = {"permissions": granted.permissions.to_data()}
-        after = {"permissions": target.permissions.to_data()}
-        return [Draft(p.SET_PERMISSIONS, email, before, after, why, src)]
+        before = Fields(permissions=self.granted.permissions)
+        after = Fields(permissions=self.target.permissions)
+        return self.draft(StepType.SET_PERMISSIONS, before, after, why)
 
-    leaving_pa = current.access.kind == "partner_admin" and target.access.kind != "partner_admin"
-    # Individual permissions always come after the access step, which may reset them.
-    if leaving_pa or target.access.kind == "super_admin":
-        # A promotion needs no seat and may be what lets an old Super Admin (and the
-        # seat it holds) go: it comes first.
-        drafts = access() + seat() + permissions()
-    else:
-        drafts = seat() + access() + permissions()
-    if "teams" in fields:
-        why = f"the config puts {email} in other teams"
-        drafts.append(
-            Draft(
-                p.SET_TEAMS,
-                email,
-                {"teams": current.teams.to_data()},
-                {"teams": target.teams.to_data()},
-                why,
-                src,
-            )
-        )
-    if "name" in fields:
-        before_name = {"first_name": current.first_name, "last_name": current.last_name}
-        after_name = {"first_name": target.first_name, "last_name": target.last_name}
-        drafts.append(
-            Draft(p.SET_NAME, email, before_name, after_name, f"the config renames {email}", src)
-        )
-    return drafts + seat(last=True)
+    def teams(self) -> list[Draft]:
+        if "teams" not in self.fields:
+            return []
+        before, after = Fields(teams=self.current.teams), Fields(teams=self.target.teams)
+        why = f"the config puts {self.email} in other teams"
+        return self.draft(StepType.SET_TEAMS, before, after, why)
+
+    def name(self) -> list[Draft]:
+        if "name" not in self.fields:
+            return []
+        current, target = self.current, self.target
+        before = Fields(first_name=current.first_name, last_name=current.last_name)
+        after = Fields(first_name=target.first_name, last_name=target.last_name)
+        return self.draft(StepType.SET_NAME, before, after, f"the config renames {self.email}")
 
 
 def actor_refusal(draft: Draft, state: AccountState, ctx: Context) -> str | None:
@@ -221,25 +213,17 @@ def actor_refusal(draft: Draft, state: AccountState, ctx: Context) -> str | None
     perms = actor_permissions(state, ctx) or frozenset()
     is_super = actor is not None and actor.access.kind == "super_admin"
     role = f"the actor {ctx.actor} is {actor.access if actor else 'not a user here'}"
-    if draft.type == p.REQUEST_ACCESS:
+    if draft.kind.effect is Effect.REQUEST:
         return None
     if not is_super and "users.write" not in perms:
         return f"{role}; managing users needs Super Admin or users.write"
-    before_access = (
-        Access.parse(draft.before["access"]) if draft.before and "access" in draft.before else None
-    )
-    after_access = (
-        Access.parse(draft.after["access"]) if draft.after and "access" in draft.after else None
-    )
-    touches_super = (after_access is not None and after_access.kind == "super_admin") or (
-        before_access is not None and before_access.kind == "super_admin"
+    before, after = draft.before or Fields(), draft.after or Fields()
+    touches_super = any(
+        f.access is not None and f.access.kind == "super_admin" for f in (before, after)
     )
     if touches_super and not is_super:
         return f"{role}; only a Super Admin can add or remove Super Admins"
-    seats = {
-        (draft.after or {}).get("seat"),
-        (draft.before or {}).get("seat") if draft.type == p.SET_SEAT else None,
-    }
+    seats = {after.seat, before.seat if draft.type == StepType.SET_SEAT else None}
     if seats & set(PAID_SEATS) and not is_super and "billing.write" not in perms:
         return f"{role}; changing paid seats needs Super Admin or users.write and billing.write"
     return None
@@ -252,11 +236,11 @@ def seat_impact(steps: Iterable[Step]) -> SeatImpact:
     taken: dict[str, int] = {}
     created: set[str] = set()
     for step in steps:
-        before = (step.before or {}).get("seat")
-        after = (step.after or {}).get("seat")
-        if step.type == p.CREATE_USER:
+        before = step.before.seat if step.before is not None else None
+        after = step.after.seat if step.after is not None else None
+        if step.type == StepType.CREATE_USER:
             created.add(user_key(step.user or ""))
-        if step.type == p.SET_SEAT and before == after:
+        if step.type == StepType.SET_SEAT and before == after:
             continue
         if before == UNKNOWN_SEAT and user_key(step.user or "") not in created:
             continue
@@ -302,17 +286,17 @@ def check_references(
 def plan_access_request(desired: DesiredAccount, current: AccountState, name: str) -> AccountPlan:
     """No partner access yet: the only possible step is the access request."""
     pending = current.partner_access == "pending"
-    before = {"partner_access": current.partner_access}
-    after = {"partner_access": "granted" if pending else "pending"}
+    before = Fields(partner_access=current.partner_access)
+    after = Fields(partner_access="granted" if pending else "pending")
     reason = (
         f"the access request for {desired.actor} is waiting for the client's approval"
         if pending
         else f"the partner has no access to this account; request access for {desired.actor}"
     )
     step_data = p.Step(
-        id=p.step_id(desired.id, p.REQUEST_ACCESS, desired.actor, after),
+        id=p.step_id(desired.id, StepType.REQUEST_ACCESS, desired.actor, after),
         account=desired.id,
-        type=p.REQUEST_ACCESS,
+        type=StepType.REQUEST_ACCESS,
         user=desired.actor,
         before=before,
         after=after,
@@ -338,58 +322,208 @@ def plan_account(
     if current.partner_access != "granted":
         return plan_access_request(desired, current, name)
     ctx = Context(partner, desired.actor, catalogue, desired.min_super_admins)
-    capabilities = capabilities.for_account(current)
-    current, warnings = assume_unknown(desired, current)
-    changes = diff_account(desired, current)
-    warnings += [
-        f"the current state already breaks an invariant: {v}" for v in violations(current, ctx)
-    ]
-    actor_key = user_key(desired.actor)
-    chains: list[Chain] = []
-    for change in changes:
-        if change.kind == UNMANAGED:
-            assert change.current is not None
-            if change.key == actor_key:
-                continue
-            if desired.unmanaged_users == "report":
-                user = change.current
-                warnings.append(
-                    f"unmanaged user {user.email} ({user.access}, {user.seat} seat) is not in the config"
-                )
-            if desired.unmanaged_users != "remove":
-                continue
-            why = f"{change.current.email} is not in the config and unmanaged_users is remove"
-            change = replace(change, kind=REMOVE, reason=why)
-        if change.key == actor_key and change.kind == REMOVE:
+    planner = AccountPlanner(desired, name, ctx, capabilities.for_account(current), provider)
+    return planner.plan(current)
+
+
+class PlanningBlocked(Exception):
+    """No order of the remaining steps keeps the invariants."""
+
+
+class ActorRemoved(Exception):
+    """The config would remove the tool's own actor."""
+
+
+@dataclass
+class AccountPlanner:
+    """Plans one account: what every step of it shares, from its chains to its steps."""
+
+    desired: DesiredAccount
+    name: str
+    ctx: Context
+    capabilities: Capabilities  # already narrowed to this account
+    provider: str  # its name, for the reason of a step its API cannot do
+
+    def plan(self, current: AccountState) -> AccountPlan:
+        """The account's plan, or the error that stops it from planning."""
+        desired, name = self.desired, self.name
+        current, warnings = assume_unknown(desired, current)
+        changes = diff_account(desired, current)
+        warnings += [
+            f"the current state already breaks an invariant: {v}"
+            for v in violations(current, self.ctx)
+        ]
+        try:
+            chains = self.chains(changes, warnings)
+        except ActorRemoved as exc:
+            return AccountPlan(desired.id, name, error=str(exc))
+        problems = check_references(desired, current, changes)
+        if problems:
             return AccountPlan(
-                desired.id,
-                name,
-                error=f"{change.source}: refusing to remove the tool's own actor {desired.actor}",
+                desired.id, name, error="; ".join(problems), warnings=tuple(warnings)
             )
-        drafts = user_chain(change, catalogue.partner_admin_forbidden)
-        chains.append(Chain(change.key, seat_apart(drafts, capabilities)))
-    problems = check_references(desired, current, changes)
-    if problems:
-        return AccountPlan(desired.id, name, error="; ".join(problems), warnings=tuple(warnings))
-    try:
-        steps = schedule(desired.id, chains, current, ctx, capabilities, provider, name)
-    except PlanningBlocked as exc:
-        return AccountPlan(desired.id, name, error=str(exc), warnings=tuple(warnings))
-    removals = sum(1 for s in steps if s.type == p.REMOVE_USER)
-    limit = desired.max_removals.allowed(len(current.users))
-    if removals > limit:
-        warnings.append(
-            f"{removals} removals exceed max_removals {desired.max_removals} ({limit} of"
-            f" {len(current.users)} users); apply refuses this account without --force"
+        try:
+            steps = self.schedule(chains, current)
+        except PlanningBlocked as exc:
+            return AccountPlan(desired.id, name, error=str(exc), warnings=tuple(warnings))
+        removals = sum(1 for s in steps if s.type == StepType.REMOVE_USER)
+        limit = desired.max_removals.allowed(len(current.users))
+        if removals > limit:
+            warnings.append(
+                f"{removals} removals exceed max_removals {desired.max_removals} ({limit} of"
+                f" {len(current.users)} users); apply refuses this account without --force"
+            )
+        return AccountPlan(
+            desired.id,
+            name,
+            tuple(steps),
+            warnings=tuple(warnings),
+            removals=removals,
+            removal_limit=limit,
+            seats=seat_impact(steps),
         )
-    return AccountPlan(
-        desired.id,
-        name,
-        tuple(steps),
-        warnings=tuple(warnings),
-        removals=removals,
-        removal_limit=limit,
-        seats=seat_impact(steps),
+
+    def chains(self, changes: list[UserChange], warnings: list[str]) -> list[Chain]:
+        """Each changing user's chain of drafts; unmanaged users as the config says."""
+        desired = self.desired
+        actor_key = user_key(desired.actor)
+        chains: list[Chain] = []
+        for change in changes:
+            if change.kind == UNMANAGED:
+                assert change.current is not None
+                if change.key == actor_key:
+                    continue
+                if desired.unmanaged_users == "report":
+                    user = change.current
+                    warnings.append(
+                        f"unmanaged user {user.email} ({user.access}, {user.seat} seat) is not in the config"
+                    )
+                if desired.unmanaged_users != "remove":
+                    continue
+                why = f"{change.current.email} is not in the config and unmanaged_users is remove"
+                change = replace(change, kind=REMOVE, reason=why)
+            if change.key == actor_key and change.kind == REMOVE:
+                raise ActorRemoved(
+                    f"{change.source}: refusing to remove the tool's own actor {desired.actor}"
+                )
+            drafts = user_chain(change, self.ctx.catalogue.partner_admin_forbidden)
+            chains.append(Chain(change.key, seat_apart(drafts, self.capabilities)))
+        return chains
+
+    def schedule(self, chains: list[Chain], current: AccountState) -> list[Step]:
+        """Repeatedly the first chain, by priority, whose next step keeps every invariant."""
+        tally = Tally.of(current, self.ctx)
+        guard = Guard.of(tally, self.ctx)
+        steps: list[Step] = []
+        ids: set[str] = set()
+        while True:
+            pending = sorted(
+                (c for c in chains if c.next is not None),
+                key=lambda c: (c.next.kind.priority if c.next else 99, c.key),
+            )
+            if not pending:
+                return steps
+            chosen = first_safe(pending, tally, guard, len(steps))
+            if chosen is None:
+                if split_paid_seat(pending):
+                    continue
+                raise blocked(pending[0], tally, guard)
+            chain, next_tally = chosen
+            step = self.take(chain, steps, tally.state)
+            if step.id in ids:
+                step = replace(step, id=f"{step.id}-{len(steps)}")
+            ids.add(step.id)
+            chain.previous = step.id
+            steps.append(step)
+            tally = next_tally
+
+    def take(self, chain: Chain, steps: list[Step], state: AccountState) -> Step:
+        """The chain's next draft as a step, waiting for what it must; the chain moves on."""
+        draft = chain.next
+        assert draft is not None
+        depends = [chain.previous] if chain.previous else []
+        if chain.blocked_at is not None:
+            depends += [s.id for s in steps[chain.blocked_at :]]
+            chain.blocked_at = None
+        chain.position += 1
+        return self.make_step(draft, tuple(dict.fromkeys(depends)), state)
+
+    def make_step(self, draft: Draft, depends_on: tuple[str, ...], state: AccountState) -> Step:
+        """A draft as a step: by the API if the provider and the actor can, else by a person."""
+        channel = "api"
+        reason = draft.reason
+        if not self.capabilities.executes(draft.type, draft.before, draft.after):
+            channel = "manual"
+            limit = self.capabilities.limitation(draft.type, draft.before, draft.after)
+            reason += f"; manual: {limit or f'the {self.provider} API cannot {describe(draft)}'}"
+        else:
+            refusal = actor_refusal(draft, state, self.ctx)
+            if refusal:
+                channel = "manual"
+                reason += f"; manual: {refusal}"
+        step = Step(
+            id=p.step_id(self.desired.id, draft.type, draft.email, draft.after),
+            account=self.desired.id,
+            type=draft.type,
+            user=draft.email,
+            before=draft.before,
+            after=draft.after,
+            reason=reason,
+            channel=channel,
+            depends_on=depends_on,
+            source=draft.source,
+        )
+        if channel == "manual":
+            step = replace(step, instructions=manual_instructions(step, self.name))
+        return step
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Whether a step keeps the invariants, judged against the account before the plan."""
+
+    ctx: Context
+    actor: frozenset[str]  # the actor's permissions before the plan
+    baseline: Measures
+
+    @classmethod
+    def of(cls, tally: Tally, ctx: Context) -> Guard:
+        actor = tally.actor or frozenset()
+        return cls(ctx, actor, tally.measures(ctx, actor))
+
+    def check(self, tally: Tally, draft: Draft) -> tuple[Tally, list[str]]:
+        """The tally after ``draft``, and the invariants it would break."""
+        key, user = simulate_user(tally.state, draft.type, draft.email, draft.after)
+        after = tally.change(key, user, self.ctx)
+        return after, new_violations(self.baseline, after.measures(self.ctx, self.actor), self.ctx)
+
+
+def first_safe(
+    pending: list[Chain], tally: Tally, guard: Guard, done: int
+) -> tuple[Chain, Tally] | None:
+    """The first chain whose next step breaks no invariant, and the tally after it.
+
+    A chain passed over is blocked from here: when its step goes, it waits for every
+    step taken meanwhile.
+    """
+    for chain in pending:
+        assert chain.next is not None
+        after, problems = guard.check(tally, chain.next)
+        if not problems:
+            return chain, after
+        if chain.blocked_at is None:
+            chain.blocked_at = done
+    return None
+
+
+def blocked(chain: Chain, tally: Tally, guard: Guard) -> PlanningBlocked:
+    """Why no step can go: the first pending one, and what it would break."""
+    draft = chain.next
+    assert draft is not None
+    _, problems = guard.check(tally, draft)
+    where = f"{draft.source}: " if draft.source else ""
+    return PlanningBlocked(
+        f"{where}no safe order: {describe(draft)} would break an invariant: {'; '.join(problems)}"
     )
 
 
@@ -402,26 +536,27 @@ def seat_apart(drafts: list[Draft], capabilities: Capabilities) -> list[Draft]:
     split: list[Draft] = []
     for draft in drafts:
         after = draft.after
-        if draft.type == p.CREATE_USER and after is not None:
-            bare = {**after, "seat": UNKNOWN_SEAT}
+        if draft.type == StepType.CREATE_USER and after is not None:
+            bare = after.replace(seat=UNKNOWN_SEAT)
             if not capabilities.executes(draft.type, None, after) and capabilities.executes(
                 draft.type, None, bare
             ):
-                seat, email = after["seat"], draft.email
+                seat, email = after.seat, draft.email
                 why = f"the config gives {email} the {seat} seat"
                 split += [
                     replace(draft, after=bare, reason=draft.reason + "; its seat is a step apart"),
                     Draft(
-                        p.SET_SEAT, email, {"seat": UNKNOWN_SEAT}, {"seat": seat}, why, draft.source
+                        StepType.SET_SEAT,
+                        email,
+                        Fields(seat=UNKNOWN_SEAT),
+                        Fields(seat=seat),
+                        why,
+                        draft.source,
                     ),
                 ]
                 continue
         split.append(draft)
     return split
-
-
-class PlanningBlocked(Exception):
-    """No order of the remaining steps keeps the invariants."""
 
 
 def split_paid_seat(chains: list[Chain]) -> bool:
@@ -436,162 +571,30 @@ def split_paid_seat(chains: list[Chain]) -> bool:
         draft = chain.next
         if draft is None or draft.after is None:
             continue
-        seat = draft.after.get("seat")
+        seat = draft.after.seat
         if seat not in PAID_SEATS:
             continue
-        if draft.type == p.SET_SEAT and draft.before and draft.before["seat"] in PAID_SEATS:
+        none = Fields(seat="none")
+        if draft.type == StepType.SET_SEAT and draft.before and draft.before.seat in PAID_SEATS:
             why = draft.reason + " (freed first so seats can be swapped)"
-            first = Draft(
-                p.SET_SEAT, draft.email, draft.before, {"seat": "none"}, why, draft.source
-            )
-        elif draft.type == p.CREATE_USER:
+            first = replace(draft, after=none, reason=why)
+        elif draft.type == StepType.CREATE_USER:
             why = draft.reason + " (with no seat until one is free)"
-            first = Draft(
-                p.CREATE_USER, draft.email, None, {**draft.after, "seat": "none"}, why, draft.source
-            )
+            first = replace(draft, after=draft.after.replace(seat="none"), reason=why)
         else:
             continue
         then = Draft(
-            p.SET_SEAT, draft.email, {"seat": "none"}, {"seat": seat}, draft.reason, draft.source
+            StepType.SET_SEAT, draft.email, none, Fields(seat=seat), draft.reason, draft.source
         )
         chain.drafts[chain.position : chain.position + 1] = [first, then]
         return True
     return False
 
 
-def schedule(
-    account: int,
-    chains: list[Chain],
-    current: AccountState,
-    ctx: Context,
-    capabilities: Capabilities,
-    provider: str,
-    name: str,
-) -> list[Step]:
-    tally = Tally.of(current, ctx)
-    actor = tally.actor or frozenset()
-    baseline = tally.measures(ctx, actor)
-    steps: list[Step] = []
-    seen_ids: set[str] = set()
-    while True:
-        pending = sorted(
-            (c for c in chains if c.next is not None),
-            key=lambda c: (PRIORITY[c.next.type] if c.next else 99, c.key),
-        )
-        if not pending:
-            return steps
-        chosen: tuple[Chain, Tally] | None = None
-        first_block: tuple[Draft, list[str]] | None = None
-        for chain in pending:
-            draft = chain.next
-            assert draft is not None
-            key, user = simulate_user(tally.state, draft.type, draft.email, draft.after)
-            after = tally.change(key, user, ctx)
-            problems = new_violations(baseline, after.measures(ctx, actor), ctx)
-            if not problems:
-                chosen = (chain, after)
-                break
-            if chain.blocked_at is None:
-                chain.blocked_at = len(steps)
-            if first_block is None:
-                first_block = (draft, problems)
-        if chosen is None:
-            if split_paid_seat(pending):
-                continue
-            assert first_block is not None
-            draft, problems = first_block
-            where = f"{draft.source}: " if draft.source else ""
-            raise PlanningBlocked(
-                f"{where}no safe order: {describe(draft)} would break an invariant: {'; '.join(problems)}"
-            )
-        chain, next_tally = chosen
-        draft = chain.next
-        assert draft is not None
-        depends = [chain.previous] if chain.previous else []
-        if chain.blocked_at is not None:
-            depends += [s.id for s in steps[chain.blocked_at :]]
-            chain.blocked_at = None
-        step = make_step(
-            account,
-            draft,
-            tuple(dict.fromkeys(depends)),
-            tally.state,
-            ctx,
-            capabilities,
-            provider,
-            name,
-        )
-        if step.id in seen_ids:
-            step = replace(step, id=f"{step.id}-{len(steps)}")
-        seen_ids.add(step.id)
-        steps.append(step)
-        chain.previous = step.id
-        chain.position += 1
-        tally = next_tally
-
-
-def make_step(
-    account: int,
-    draft: Draft,
-    depends_on: tuple[str, ...],
-    state: AccountState,
-    ctx: Context,
-    capabilities: Capabilities,
-    provider: str,
-    name: str,
-) -> Step:
-    channel = "api"
-    reason = draft.reason
-    if not capabilities.executes(draft.type, draft.before, draft.after):
-        channel = "manual"
-        limit = capabilities.limitation(draft.type, draft.before, draft.after)
-        reason += f"; manual: {limit or f'the {provider} API cannot {describe(draft)}'}"
-    else:
-        refusal = actor_refusal(draft, state, ctx)
-        if refusal:
-            channel = "manual"
-            reason += f"; manual: {refusal}"
-    step = Step(
-        id=p.step_id(account, draft.type, draft.email, draft.after),
-        account=account,
-        type=draft.type,
-        user=draft.email,
-        before=draft.before,
-        after=draft.after,
-        reason=reason,
-        channel=channel,
-        depends_on=depends_on,
-        source=draft.source,
-    )
-    if channel == "manual":
-        step = replace(step, instructions=manual_instructions(step, name))
-    return step
-
-
 def describe(draft: Draft | Step) -> str:
-    """A short verb phrase: 'make ana@x Partner Admin'."""
-    after = draft.after or {}
-    before = draft.before or {}
+    """A short verb phrase: 'make ana@x Partner Admin (now basic)'."""
     email = draft.email if isinstance(draft, Draft) else draft.user
-    if draft.type == p.CREATE_USER:
-        return f"create {email} as {Access.parse(after.get('access', 'basic'))} with the {after.get('seat')} seat"
-    if draft.type == p.REMOVE_USER:
-        return f"remove {email}"
-    if draft.type in p.ACCESS_STEP_TYPES:
-        return (
-            f"make {email} {Access.parse(after['access'])} (now {Access.parse(before['access'])})"
-        )
-    if draft.type == p.SET_SEAT:
-        return f"move {email} from the {before.get('seat')} seat to the {after.get('seat')} seat"
-    if draft.type == p.SET_PERMISSIONS:
-        return f"change individual permissions of {email}"
-    if draft.type == p.SET_TEAMS:
-        return f"change the teams of {email}"
-    if draft.type == p.SET_NAME:
-        return f"rename {email}"
-    if draft.type == p.REQUEST_ACCESS:
-        return f"request partner access for {email}"
-    return f"{draft.type} {email}"
+    return kind_of(draft.type).describe(email, draft.before, draft.after)
 
 
 def build_plan(

@@ -23,8 +23,10 @@ import yaml
 from reconciler.config import load_config
 from reconciler.model import Config, DesiredAccount
 from reconciler.providers.hubspot import RetryPolicy
+from reconciler.providers.hubspot.versions import DEFAULT_SEAT_NAMES
 from reconciler.providers.sandbox import open_store
-from reconciler.sandbox.server import DEFAULT_SEAT_NAMES, SandboxAPI, ServedSandbox, ServerSettings
+from reconciler.sandbox.http.server import SandboxAPI, ServedSandbox
+from reconciler.sandbox.http.settings import ServerSettings
 from reconciler.sandbox.store import Store
 
 if TYPE_CHECKING:  # the benchmark imports this module without pytest

@@ -6,6 +6,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from reconciler import plan as p
-from reconciler.apply import APPLIED, ApplyReport
+from reconciler.apply import ApplyReport, Status
 from reconciler.engine import apply_plan, make_plan
 from reconciler.errors import ProviderError, RateLimitError
 from reconciler.model import AccountState, Config, DesiredAccount
@@ -23,13 +24,11 @@ from reconciler.providers.base import Provider
 from reconciler.providers.hubspot import HubSpotProvider, RetryPolicy
 from reconciler.providers.hubspot.versions import TOKEN_INFO, VERSIONS
 from reconciler.providers.sandbox import SandboxProvider
-from reconciler.sandbox.server import (
-    Faults,
-    LoggedRequest,
-    RateLimits,
-    ServedSandbox,
-    ServerSettings,
-)
+from reconciler.sandbox.http.faults import Faults
+from reconciler.sandbox.http.ratelimit import RateLimits
+from reconciler.sandbox.http.request_log import LoggedRequest
+from reconciler.sandbox.http.server import ServedSandbox
+from reconciler.sandbox.http.settings import ServerSettings
 from reconciler.sandbox.store import Store
 from tests.served import (
     ACTOR,
@@ -63,15 +62,18 @@ def served(files: FleetFiles) -> Iterator[tuple[ServedSandbox, Store]]:
         yield running
 
 
+@contextmanager
 def open_hubspot(
     files: FleetFiles, url: str, retry: RetryPolicy = FAST_RETRY, **options: Any
-) -> tuple[Config, HubSpotProvider]:
+) -> Iterator[tuple[Config, HubSpotProvider]]:
+    """The fleet's hubspot config for ``url``, and its provider, closed when the block ends."""
     config = files.hubspot_config(url, **options)
-    return config, HubSpotProvider(config, retry=retry)
+    with HubSpotProvider(config, retry=retry) as provider:
+        yield config, provider
 
 
 def applied(report: ApplyReport) -> list[p.Step]:
-    return [o.step for a in report.accounts for o in a.outcomes if o.status == APPLIED]
+    return [o.step for a in report.accounts for o in a.outcomes if o.status == Status.APPLIED]
 
 
 def assert_no_failure(report: ApplyReport) -> None:
@@ -87,15 +89,12 @@ def reference_state(files: FleetFiles, steps: list[p.Step]) -> dict[str, Any]:
     from reconciler.config import load_config
 
     config = load_config(files.reference)
-    provider = SandboxProvider(config)
-    try:
+    with SandboxProvider(config) as provider:
         for step in steps:
             desired = config.account(step.account)
             assert desired is not None
             provider.execute(step, desired)
         return comparable(provider.store)
-    finally:
-        provider.close()
 
 
 def comparable(store: Store) -> dict[str, Any]:
@@ -123,9 +122,8 @@ def test_apply_reaches_the_sandbox_providers_state_and_leaves_only_manual_steps(
     files: FleetFiles, served: tuple[ServedSandbox, Store]
 ) -> None:
     server, store = served
-    config, provider = open_hubspot(files, server.url)
-    typed: Provider = provider
-    try:
+    with open_hubspot(files, server.url) as (config, provider):
+        typed: Provider = provider
         plan = make_plan(config, typed)
         assert not [a.error for a in plan.accounts if a.error]
         channels = Counter(s.channel for s in plan.steps)
@@ -136,19 +134,14 @@ def test_apply_reaches_the_sandbox_providers_state_and_leaves_only_manual_steps(
         assert len(done) == channels["api"]
         assert comparable(store) == reference_state(files, done)
         only_people_left(make_plan(config, provider))
-    finally:
-        provider.close()
 
 
 def test_what_the_api_cannot_do_is_planned_for_a_person(
     files: FleetFiles, served: tuple[ServedSandbox, Store]
 ) -> None:
     server, _ = served
-    config, provider = open_hubspot(files, server.url)
-    try:
+    with open_hubspot(files, server.url) as (config, provider):
         plan = make_plan(config, provider)
-    finally:
-        provider.close()
     manual = {(s.type, s.user) for s in plan.steps if s.channel != "api"}
     assert manual == {
         (p.PROMOTE_SUPER_ADMIN, "boss@acme.example"),
@@ -166,13 +159,10 @@ def test_current_state_reads_access_seats_teams_and_names_through_the_configured
     files: FleetFiles, served: tuple[ServedSandbox, Store]
 ) -> None:
     server, _ = served
-    _, provider = open_hubspot(files, server.url)
-    try:
+    with open_hubspot(files, server.url) as (_, provider):
         state = provider.read_account(desired_account(5001))
         other = provider.read_account(desired_account(5002))
         cedar = provider.read_account(desired_account(5003))
-    finally:
-        provider.close()
     users = state.users
     assert users["ceo@acme.example"].access.kind == "super_admin"
     assert users["rep@acme.example"].access.role == "Sales Rep"
@@ -196,12 +186,10 @@ def test_a_seat_whose_hubspot_name_is_not_ours_is_unknown_and_stays_in_the_plan(
 ) -> None:
     server, _ = served
     # The server calls it "View-Only Seat"; this config expects another name.
-    config, provider = open_hubspot(files, server.url, seat_names={"view_only": "Viewer Seat"})
-    try:
+    names = {"view_only": "Viewer Seat"}
+    with open_hubspot(files, server.url, seat_names=names) as (config, provider):
         state = provider.read_account(desired_account(5001))
         plan = make_plan(config, provider)
-    finally:
-        provider.close()
     assert "ops@acme.example.seat" in state.unknown
     assert "ceo@acme.example.seat" not in state.unknown
     # A seat it cannot read is never assumed to be the configured one: it stays a
@@ -222,9 +210,8 @@ def test_reads_are_the_pages_roles_teams_details_and_seats_and_writes_one_per_ap
 ) -> None:
     server, _ = served
     page_size = 40
-    config, provider = open_hubspot(files, server.url, page_size=page_size)
-    users = {a["id"]: len(a["users"]) for a in files.fleet.current}
-    try:
+    with open_hubspot(files, server.url, page_size=page_size) as (config, provider):
+        users = {a["id"]: len(a["users"]) for a in files.fleet.current}
         plan = make_plan(config, provider)
         log = api_requests(server.api.requests())
         per_account: dict[int | None, Counter[str]] = {}
@@ -244,8 +231,6 @@ def test_reads_are_the_pages_roles_teams_details_and_seats_and_writes_one_per_ap
         assert per_account[5004][USERS] == 6  # 231 users, 40 a page
         server.api.clear_requests()
         report = apply_plan(plan, config, provider)
-    finally:
-        provider.close()
     assert_no_failure(report)
     writes = api_requests(server.api.requests())
     api_steps = [s for s in plan.steps if s.channel == "api"]
@@ -261,11 +246,8 @@ def test_every_page_is_read_when_there_are_more_than_a_hundred_users(
     files: FleetFiles, served: tuple[ServedSandbox, Store]
 ) -> None:
     server, _ = served
-    _, provider = open_hubspot(files, server.url)
-    try:
+    with open_hubspot(files, server.url) as (_, provider):
         state = provider.read_account(desired_account(5004))
-    finally:
-        provider.close()
     assert len(state.users) == 231
     pages = [r for r in server.api.requests() if r.path == USERS]
     assert pages[0].query == "limit=100"
@@ -294,15 +276,12 @@ def test_faults_end_in_the_desired_state_without_duplicate_users(
     faults, retry_after = FAULTS[name]
     settings = ServerSettings(limits=RateLimits(retry_after=retry_after), faults=faults)
     with serving(files, settings) as (server, store):
-        config, provider = open_hubspot(files, server.url)
-        try:
+        with open_hubspot(files, server.url) as (config, provider):
             plan = make_plan(config, provider)
             assert not [a.error for a in plan.accounts if a.error]
             report = apply_plan(plan, config, provider)
             assert_no_failure(report)
             only_people_left(make_plan(config, provider))
-        finally:
-            provider.close()
         log = server.api.requests()
         journal = store.journal()
     assert comparable(store) == reference_state(files, applied(report))
@@ -321,16 +300,13 @@ def test_a_create_whose_answer_was_lost_is_looked_up_before_it_is_sent_again(
     faults = Faults(drop_rate=1.0, seed=7, methods=frozenset({"POST"}), paths=frozenset({USERS}))
     settings = ServerSettings(faults=faults)
     with serving(files, settings) as (server, store):
-        config, provider = open_hubspot(files, server.url)
-        try:
+        with open_hubspot(files, server.url) as (config, provider):
             plan = make_plan(config, provider)
             create = next(s for s in plan.steps if s.type == p.CREATE_USER and s.channel == "api")
             desired = config.account(create.account)
             assert desired is not None
             server.api.clear_requests()
             provider.execute(create, desired)
-        finally:
-            provider.close()
         log = server.api.requests()
         rows = [
             e
@@ -350,12 +326,9 @@ def test_the_servers_window_is_learnt_from_the_headers_and_retry_after_honoured(
 ) -> None:
     settings = ServerSettings(limits=RateLimits(max_requests=4, interval_ms=400))
     with serving(files, settings) as (server, _):
-        config, provider = open_hubspot(files, server.url, requests_per_10s=100)
-        try:
+        with open_hubspot(files, server.url, requests_per_10s=100) as (config, provider):
             report = apply_plan(make_plan(config, provider), config, provider)
             only_people_left(make_plan(config, provider))
-        finally:
-            provider.close()
         log = server.api.requests()
     assert_no_failure(report)
     throttled = [r for r in log if r.status == 429]
@@ -365,20 +338,19 @@ def test_the_servers_window_is_learnt_from_the_headers_and_retry_after_honoured(
 
 def test_the_daily_limit_stops_the_account_without_retrying(files: FleetFiles) -> None:
     settings = ServerSettings(limits=RateLimits(daily=3))
-    with serving(files, settings) as (server, _):
-        _, provider = open_hubspot(files, server.url)
+    with (
+        serving(files, settings) as (server, _),
+        open_hubspot(files, server.url) as (_, provider),
+    ):
         account = desired_account(5001)
-        try:
-            with pytest.raises(RateLimitError, match="daily limit") as caught:
-                provider.read_account(account)
-            assert not caught.value.retryable
-            sent = len(server.api.requests())
-            step = p.Step("x", 5001, p.SET_NAME, "ops@acme.example", {}, {"first_name": "O"}, "")
-            with pytest.raises(RateLimitError, match="daily API limit"):
-                provider.execute(step, account)
-            assert len(server.api.requests()) == sent
-        finally:
-            provider.close()
+        with pytest.raises(RateLimitError, match="daily limit") as caught:
+            provider.read_account(account)
+        assert not caught.value.retryable
+        sent = len(server.api.requests())
+        step = p.Step("x", 5001, p.SET_NAME, "ops@acme.example", {}, {"first_name": "O"}, "")
+        with pytest.raises(RateLimitError, match="daily API limit"):
+            provider.execute(step, account)
+        assert len(server.api.requests()) == sent
     assert [r.status for r in server.api.requests()] == [200, 200, 200, 429]
 
 
@@ -391,12 +363,9 @@ def test_a_token_for_another_portal_writes_nothing(
     server, store = served
     before = comparable(store)["accounts"][0]
     monkeypatch.setenv(token_env(5001), token_for(5002))
-    config, provider = open_hubspot(files, server.url)
-    try:
+    with open_hubspot(files, server.url) as (config, provider):
         plan = make_plan(config, provider)
         report = apply_plan(plan, config, provider)
-    finally:
-        provider.close()
     acme = next(a for a in plan.accounts if a.account == 5001)
     assert acme.error is not None
     assert f"token in {token_env(5001)} is for HubSpot account 5002, not 5001" in acme.error
@@ -410,7 +379,7 @@ def test_a_token_for_another_portal_writes_nothing(
         for r in server.api.requests()
         if r.method != "GET" and r.account == 5002 and r.path != TOKEN_INFO
     ]
-    assert len(writes) == bluebird.count(APPLIED) == 2
+    assert len(writes) == bluebird.count(Status.APPLIED) == 2
 
 
 def test_a_missing_variable_is_named_and_nothing_is_sent(
@@ -418,14 +387,11 @@ def test_a_missing_variable_is_named_and_nothing_is_sent(
 ) -> None:
     server, _ = served
     monkeypatch.delenv(token_env(5002))
-    _, provider = open_hubspot(files, server.url)
-    try:
+    with open_hubspot(files, server.url) as (_, provider):
         with pytest.raises(ProviderError, match=f"environment variable {token_env(5002)} is not"):
             provider.read_account(desired_account(5002))
         with pytest.raises(ProviderError, match="no token_env"):
             provider.read_account(DesiredAccount(5002, actor=ACTOR))
-    finally:
-        provider.close()
     assert server.api.requests() == []
 
 
@@ -444,12 +410,9 @@ def test_a_token_without_write_scope_makes_every_step_manual_and_sends_no_write(
     files = write_fleet(rich_fleet(), tmp_path / "fleet", monkeypatch)
     with_scopes(files, 5002, ["settings.users.read", "settings.users.teams.read"])
     with serving(files) as (server, _):
-        config, provider = open_hubspot(files, server.url)
-        try:
+        with open_hubspot(files, server.url) as (config, provider):
             plan = make_plan(config, provider)
             report = apply_plan(plan, config, provider)
-        finally:
-            provider.close()
         log = server.api.requests()
     bluebird = next(a for a in plan.accounts if a.account == 5002)
     assert bluebird.steps and {s.channel for s in bluebird.steps} == {"manual"}
@@ -481,12 +444,11 @@ def test_other_4xx_are_not_retried_and_carry_hubspots_message(
         "",
     )
     with serving(files) as (server, store):
-        _, provider = open_hubspot(files, server.url)
-        try:
-            with pytest.raises(ProviderError) as caught:
-                provider.execute(create, desired_account(5002))
-        finally:
-            provider.close()
+        with (
+            open_hubspot(files, server.url) as (_, provider),
+            pytest.raises(ProviderError) as caught,
+        ):
+            provider.execute(create, desired_account(5002))
         log = server.api.requests()
         assert store.get_user_by_email(5002, "new@bluebird.example") is None
     message = str(caught.value)
@@ -515,38 +477,32 @@ def test_turning_off_super_admin_is_a_manual_step_and_sends_nothing(
     )
     files = write_fleet(fleet, tmp_path / "fleet", monkeypatch)
     with serving(files) as (server, _):
-        config, provider = open_hubspot(files, server.url)
-        try:
+        with open_hubspot(files, server.url) as (config, provider):
             plan = make_plan(config, provider)
             server.api.clear_requests()
             report = apply_plan(plan, config, provider)
-        finally:
-            provider.close()
         log = server.api.requests()
     (step,) = plan.steps
     assert (step.type, step.channel) == (p.SET_ACCESS, "manual")
     assert "the hubspot API cannot make old@client.example role 'Viewer'" in step.reason
     assert step.instructions
     (outcome,) = report.accounts[0].outcomes
-    assert outcome.status == "pending"
+    assert outcome.status == Status.PENDING
     assert log == []
 
 
 def test_capabilities_follow_the_version_and_the_tokens_scopes(tmp_path: Path) -> None:
     files = bulk_fleet(1, 1).write(tmp_path / "fleet")
     for name in ("v3", "2026-03"):
-        without_seats = HubSpotProvider(
-            files.hubspot_config("http://127.0.0.1:9", api_version=name)
-        )
-        caps = without_seats.capabilities
-        without_seats.close()
+        config = files.hubspot_config("http://127.0.0.1:9", api_version=name)
+        with HubSpotProvider(config) as without_seats:
+            caps = without_seats.capabilities
         assert p.SET_SEAT not in caps.step_types and caps.seats == frozenset()
         # A create goes through; its seat is a step of its own.
         assert caps.executes(p.CREATE_USER, None, user("a@b.example", "basic", "unknown"))
         assert not caps.executes(p.CREATE_USER, None, user("a@b.example", "basic", "core"))
     config = files.hubspot_config("http://127.0.0.1:9")
-    provider = HubSpotProvider(config)
-    try:
+    with HubSpotProvider(config) as provider:
         caps = provider.capabilities
         assert caps.seats == {"none", "core", "sales", "service", "view_only"}
         assert caps.access == {"role", "basic"}
@@ -598,8 +554,6 @@ def test_capabilities_follow_the_version_and_the_tokens_scopes(tmp_path: Path) -
         )
         with pytest.raises(ProviderError, match="step for a person"):
             provider.execute(demote, DesiredAccount(7000, actor=ACTOR))
-    finally:
-        provider.close()
 
 
 # -- seats per API version: plan, apply, plan again ------------------------------------------
@@ -658,13 +612,10 @@ def plan_apply_plan(files: FleetFiles, api_version: str) -> Cycle:
     recording = Recording()
     with serving(files) as (server, store):
         config = files.hubspot_config(server.url, api_version=api_version)
-        provider = HubSpotProvider(config, retry=FAST_RETRY, transport=recording)
-        try:
+        with HubSpotProvider(config, retry=FAST_RETRY, transport=recording) as provider:
             first = make_plan(config, provider)
             report = apply_plan(first, config, provider)
             second = make_plan(config, provider)
-        finally:
-            provider.close()
         seats = {u["email"].lower(): u["seat"] for u in store.export()["accounts"][0]["users"]}
     sent = [
         (r.method, r.url.path, json.loads(r.content) if r.content else None) for r in recording.sent
@@ -703,11 +654,8 @@ def test_a_confirmed_seat_leaves_the_plan(tmp_path: Path, monkeypatch: pytest.Mo
     files = write_fleet(fleet, tmp_path / "fleet", monkeypatch)
     with serving(files) as (server, _):
         config = files.hubspot_config(server.url, api_version="2026-03")
-        provider = HubSpotProvider(config, retry=FAST_RETRY)
-        try:
+        with HubSpotProvider(config, retry=FAST_RETRY) as provider:
             plan = make_plan(config, provider)
-        finally:
-            provider.close()
     # Users that exist and whose seat a person confirmed have no seat step; a user
     # still to be created gets its seat set (by a person) after the create.
     seat_steps = {s.user for s in plan.steps if s.type == p.SET_SEAT}
@@ -735,11 +683,8 @@ def test_import_through_the_api_gives_a_config_that_validates(
     from reconciler.importer import import_document
 
     server, _ = served
-    config, provider = open_hubspot(files, server.url)
-    try:
+    with open_hubspot(files, server.url) as (config, provider):
         states = [provider.read_account(desired_account(a)) for a in (5001, 5002)]
-    finally:
-        provider.close()
     out = tmp_path / "imported"
     out.mkdir()
     (out / "accounts.yaml").write_text(import_document(states, config))
@@ -771,9 +716,8 @@ def test_without_the_billing_scope_paid_seats_are_for_a_person_and_say_why(
 
 def test_a_name_is_changed_by_api_and_cleared_by_a_person(tmp_path: Path) -> None:
     files = bulk_fleet(1, 1).write(tmp_path / "fleet")
-    provider = HubSpotProvider(files.hubspot_config("http://127.0.0.1:9"))
-    caps = provider.capabilities
-    provider.close()
+    with HubSpotProvider(files.hubspot_config("http://127.0.0.1:9")) as provider:
+        caps = provider.capabilities
     unset = {"first_name": "Sam", "last_name": None}
     assert caps.executes(p.SET_NAME, unset, {"first_name": "Alpha", "last_name": None})
     assert not caps.executes(p.SET_NAME, unset, {"first_name": None, "last_name": None})

@@ -27,11 +27,9 @@ def config_for(base: Path, **options: object) -> Config:
 @pytest.fixture
 def provider(tmp_path: Path) -> Iterator[SandboxProvider]:
     (tmp_path / "snapshot.yaml").write_text(yaml.safe_dump(SNAPSHOT, sort_keys=False))
-    provider = SandboxProvider(
-        config_for(tmp_path, path="state/sandbox.db", snapshot="snapshot.yaml")
-    )
-    yield provider
-    provider.close()
+    config = config_for(tmp_path, path="state/sandbox.db", snapshot="snapshot.yaml")
+    with SandboxProvider(config) as provider:
+        yield provider
 
 
 def test_it_is_a_provider_that_executes_everything(provider: SandboxProvider) -> None:
@@ -71,12 +69,11 @@ def test_an_existing_database_is_not_reseeded(provider: SandboxProvider, tmp_pat
         DesiredAccount(id=ACME, actor=ACTOR),
     )
     provider.close()
-    again = SandboxProvider(config_for(tmp_path, path="state/sandbox.db", snapshot="snapshot.yaml"))
-    try:
+    with SandboxProvider(
+        config_for(tmp_path, path="state/sandbox.db", snapshot="snapshot.yaml")
+    ) as again:
         state = again.read_account(DesiredAccount(id=ACME, actor=ACTOR))
         assert state.users["viewer@acme.example"].first_name == "Vi"
-    finally:
-        again.close()
 
 
 def test_a_bad_snapshot_is_a_config_error_and_creates_no_database(tmp_path: Path) -> None:
@@ -145,21 +142,18 @@ def test_the_provider_can_be_used_from_many_threads(tmp_path: Path) -> None:
         for i in range(16)
     ]
     (tmp_path / "snapshot.yaml").write_text(yaml.safe_dump(many))
-    provider = SandboxProvider(config_for(tmp_path, snapshot="snapshot.yaml"))
+    with SandboxProvider(config_for(tmp_path, snapshot="snapshot.yaml")) as provider:
 
-    def work(account_id: int) -> int:
-        desired = DesiredAccount(id=account_id, actor=ACTOR)
-        for n in range(5):
-            email = f"user{n}@northwind.agency"
-            data = {"email": email, "access": "partner_admin", "seat": "partner"}
-            provider.execute(step(p.CREATE_USER, email, None, data, account_id), desired)
-        return len(provider.read_account(desired).users)
+        def work(account_id: int) -> int:
+            desired = DesiredAccount(id=account_id, actor=ACTOR)
+            for n in range(5):
+                email = f"user{n}@northwind.agency"
+                data = {"email": email, "access": "partner_admin", "seat": "partner"}
+                provider.execute(step(p.CREATE_USER, email, None, data, account_id), desired)
+            return len(provider.read_account(desired).users)
 
-    try:
         with ThreadPoolExecutor(max_workers=4) as pool:
             counts = list(pool.map(work, range(9000, 9016)))
-    finally:
-        provider.close()
     assert counts == [7] * 16
     with Store(tmp_path / DEFAULT_PATH) as store:
         assert sum(1 for row in store.journal() if row["outcome"] == "ok") == 16 + 16 * 5

@@ -7,7 +7,7 @@ import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -462,11 +462,6 @@ def test_migrating_a_super_admin_needs_another_one_left(store: Store) -> None:
 
 # -- every rule, refused with its message and nothing changed ---------------------------
 
-# A hand-built step whose before is not an object.
-MALFORMED_REQUEST = step(
-    p.REQUEST_ACCESS, ACTOR, cast(Any, ["none"]), {"partner_access": "pending"}, BETA
-)
-
 REFUSALS = [
     pytest.param(
         ACTOR,
@@ -792,7 +787,7 @@ REFUSALS = [
         ),
         INVALID,
         f"account 4410021: cannot grant Partner Admin to sam@northwind.agency: step "
-        f"{step(p.GRANT_PARTNER_ADMIN, 'sam@northwind.agency', None, {'access': 'super_admin'}).id}"
+        f"{p.step_id(ACME, p.GRANT_PARTNER_ADMIN, 'sam@northwind.agency', {'access': 'super_admin'})}"
         " is malformed: grant_partner_admin must end with access 'partner_admin'",
         id="access-route",
     ),
@@ -818,14 +813,6 @@ REFUSALS = [
         "access is granted, not none",
         id="request-when-granted",
     ),
-    pytest.param(
-        ACTOR,
-        MALFORMED_REQUEST,
-        INVALID,
-        "account 5500001: cannot request access for automation@northwind.agency: step "
-        f"{MALFORMED_REQUEST.id} is malformed: before and after must both be objects",
-        id="request-malformed",
-    ),
 ]
 
 
@@ -841,6 +828,28 @@ def test_every_rule_is_refused_and_changes_nothing(
     assert store.export() == before
     last = store.journal()[-1]
     assert (last["step_id"], last["outcome"], last["message"]) == (change.id, "failed", message)
+
+
+@pytest.mark.parametrize(
+    ("type_", "before", "after", "message"),
+    [
+        (p.REQUEST_ACCESS, ["none"], {"partner_access": "pending"}, "expected an object, not list"),
+        (p.CREATE_USER, {"email": "x@acme.example"}, {"email": "x@acme.example"}, "no before"),
+        (p.REMOVE_USER, None, None, "the whole user before"),
+        (p.GRANT_PARTNER_ADMIN, None, {"access": "partner_admin"}, "both a before and an after"),
+        (p.SET_SEAT, {"seat": "core"}, {"seat": "core", "access": "basic"}, "does not set access"),
+        (p.SET_SEAT, {}, {"seat": "core"}, "says what seat was before it"),
+        (p.SET_NAME, {}, {}, "sets first_name or last_name"),
+        (p.SET_TEAMS, {"teams": {}}, {"teams": {"secondary": "Sales"}}, "expected a list"),
+        ("grant_super_powers", None, None, "'grant_super_powers' is not a valid StepType"),
+    ],
+)
+def test_a_step_its_type_does_not_allow_cannot_be_built(
+    type_: str, before: Any, after: Any, message: str
+) -> None:
+    # So no malformed step ever reaches the store: plan files are read into steps too.
+    with pytest.raises(ValueError, match=message):
+        step(type_, ACTOR, before, after)
 
 
 # -- user-level writes (the HTTP server's): rules kept, actor capability optional -------

@@ -21,7 +21,9 @@ from hubspot.settings.users import (  # type: ignore[import-untyped]
 from urllib3.util.retry import Retry
 
 from reconciler.providers.hubspot.versions import VERSIONS
-from reconciler.sandbox.server import RateLimits, SandboxAPI, ServedSandbox, ServerSettings
+from reconciler.sandbox.http.ratelimit import RateLimits
+from reconciler.sandbox.http.server import SandboxAPI, ServedSandbox
+from reconciler.sandbox.http.settings import ServerSettings
 from reconciler.sandbox.store import Store
 from tests.served import ACTOR, token_for
 from tests.test_server import ACCOUNT, PARTNER, RATE_HEADERS, TOKEN, snapshot

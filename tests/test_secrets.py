@@ -22,7 +22,7 @@ from reconciler.cli import main
 from reconciler.errors import ProviderError
 from reconciler.providers.hubspot import HubSpotProvider
 from reconciler.providers.hubspot.client import Credential, HubSpotClient
-from reconciler.sandbox.server import ServedSandbox
+from reconciler.sandbox.http.server import ServedSandbox
 from reconciler.sandbox.store import Store
 from tests.served import FleetFiles, rich_fleet, serving, token_env, token_for, write_fleet
 
@@ -141,8 +141,7 @@ def test_objects_that_hold_a_token_never_show_it(
 ) -> None:
     server, _ = served
     config = files.hubspot_config(server.url)
-    provider = HubSpotProvider(config)
-    try:
+    with HubSpotProvider(config) as provider:
         credential = Credential(token_env(5001), token_for(5001))
         shown = [repr(credential), str(credential), repr(provider), repr(provider.client)]
         request = provider.client._http.build_request(
@@ -150,8 +149,6 @@ def test_objects_that_hold_a_token_never_show_it(
         )
         shown += [repr(request), repr(request.headers), str(request.url)]
         shown.append(credential.scrub(f"echoed {token_for(5001)} back"))
-    finally:
-        provider.close()
     assert_nowhere(secrets(files), *shown)
     assert token_env(5001) in repr(credential)
 

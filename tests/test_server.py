@@ -30,16 +30,11 @@ from reconciler.providers.hubspot.versions import (
     TOKEN_INFO_FIELDS,
     VERSIONS,
 )
-from reconciler.sandbox.ratelimit import Limiter
-from reconciler.sandbox.server import (
-    MAX_BODY,
-    PARTNER_ADMIN_ROLE_ID,
-    Faults,
-    RateLimits,
-    SandboxAPI,
-    ServedSandbox,
-    ServerSettings,
-)
+from reconciler.sandbox.http.faults import Faults
+from reconciler.sandbox.http.ratelimit import Limiter, RateLimits
+from reconciler.sandbox.http.server import SandboxAPI, ServedSandbox
+from reconciler.sandbox.http.settings import MAX_BODY, ServerSettings
+from reconciler.sandbox.http.shapes import PARTNER_ADMIN_ROLE_ID
 from reconciler.sandbox.store import Store
 from tests.served import ACTOR, SCOPES, rich_fleet, token_for
 
@@ -1195,7 +1190,7 @@ def test_a_client_that_leaves_mid_request_is_one_warning(
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     (warning,) = warnings
     assert warning.levelno == logging.WARNING and warning.exc_info is None
-    assert warning.name == "reconciler.sandbox.server"
+    assert warning.name == "reconciler.sandbox.http.server"
     assert (
         warning.getMessage()
         == f"client disconnected before sending its whole request: POST {USERS!r}"

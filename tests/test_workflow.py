@@ -219,19 +219,21 @@ def test_apply_asks_and_can_be_declined(example: Path, monkeypatch: pytest.Monke
 
 def test_failures_are_isolated_per_account(example: Path) -> None:
     config = load_config(".")
-    provider = SandboxProvider(config)
-    plan = make_plan(config, provider, workers=1)
-    # Tamper with one Foxglove step so the sandbox refuses it (more sales seats than owned).
-    broken = []
-    for account in plan.accounts:
-        if account.account == 4410026:
-            steps = list(account.steps)
-            steps[1] = p.Step.from_data({**steps[1].to_data(), "after": {"seat": "service"}})
-            account = type(account)(**{**account.__dict__, "steps": tuple(steps)})
-        broken.append(account)
-    plan = type(plan)(**{**plan.__dict__, "accounts": tuple(broken)})
-    report = apply_plan(plan, config, provider, workers=1)
-    provider.close()
+    with SandboxProvider(config) as provider:
+        plan = make_plan(config, provider, workers=1)
+        # Tamper with one Foxglove step so the sandbox refuses it (a migration to Partner
+        # Admin that does not start from Super Admin).
+        broken = []
+        for account in plan.accounts:
+            if account.account == 4410026:
+                steps = list(account.steps)
+                assert steps[1].type == p.MIGRATE_TO_PARTNER_ADMIN
+                edited = {**steps[1].to_data(), "before": {"access": "basic"}}
+                steps[1] = p.Step.from_data(edited)
+                account = type(account)(**{**account.__dict__, "steps": tuple(steps)})
+            broken.append(account)
+        plan = type(plan)(**{**plan.__dict__, "accounts": tuple(broken)})
+        report = apply_plan(plan, config, provider, workers=1)
     statuses = {a.account: a.status for a in report.accounts}
     assert statuses[4410026] == "failed"
     assert statuses[4410025] == "done"

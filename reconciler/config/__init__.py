@@ -26,7 +26,6 @@ from reconciler.config.loader import (
     LoadedDocument,
     find_yaml_files,
     gc_paused,
-    load_yaml_documents,
     parse_yaml,
     read_bytes,
     read_head,
@@ -37,14 +36,7 @@ from reconciler.config.secrets import find_secrets
 from reconciler.errors import ConfigError, Diagnostic
 from reconciler.model import Config
 
-__all__ = [
-    "LoadedDocument",
-    "Validation",
-    "check_config",
-    "load_config",
-    "load_yaml_documents",
-    "validate_documents",
-]
+__all__ = ["Validation", "check_config", "load_config"]
 
 SCHEMA = "config"
 

@@ -2,7 +2,7 @@
 
 Two validators, each for what it is good at: ``jsonschema_rs`` (Rust) decides
 valid or invalid for every file, about a hundred times faster than the
-reference implementation (MEASUREMENTS.md); only files it rejects go through
+reference implementation (0.10 s against 12.6 s at 1,000 x 50); only files it rejects go through
 ``jsonschema``'s ``iter_errors``, whose errors are stable and explainable, and
 which this module rewrites into one-line messages placed at the offending value
 (for an unknown key: at the key itself).

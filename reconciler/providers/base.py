@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
-from reconciler.model import UNKNOWN_SEAT, AccountState, DesiredAccount
-from reconciler.plan import REMOVE_USER, Step
+from reconciler.model import SUPER_ADMIN, UNKNOWN_SEAT, AccountState, DesiredAccount
+from reconciler.plan import Step
+from reconciler.steps import Effect, as_fields, kind_of
 
 
 @dataclass(frozen=True)
@@ -45,25 +47,25 @@ class Capabilities:
     ) -> bool:
         """Whether the API can do this step: every seat and access it sets *or takes away*.
 
-        Taking away counts: turning off Super Admin or moving a user off the partner
-        seat is as far beyond HubSpot's public API as granting them. A removal only
-        needs the API to be able to remove a user of that access level.
+        ``before`` and ``after`` are the step's :class:`~reconciler.steps.Fields` (or
+        their JSON). Taking away counts: turning off Super Admin or moving a user off
+        the partner seat is as far beyond HubSpot's public API as granting them. A
+        removal only needs the API to be able to remove a user of that access level.
         """
         if step_type not in self.step_types:
             return False
-        if step_type == REMOVE_USER:
-            return not (before and self._access_kind(before) == "super_admin") or (
-                "super_admin" in self.access
-            )
-        for data in (before, after):
-            if not data:
+        was, will = as_fields(before), as_fields(after)
+        if kind_of(step_type).effect is Effect.REMOVE:
+            access = was.access if was is not None else None
+            return access != SUPER_ADMIN or "super_admin" in self.access
+        for fields in (was, will):
+            if fields is None:
                 continue
-            seat = data.get("seat")
+            seat = fields.seat
             # An unknown seat is one the step neither chooses nor takes away.
             if seat is not None and seat != UNKNOWN_SEAT and seat not in self.seats:
                 return False
-            kind = self._access_kind(data)
-            if kind is not None and kind not in self.access:
+            if fields.access is not None and fields.access.kind not in self.access:
                 return False
         return True
 
@@ -77,17 +79,14 @@ class Capabilities:
         """Why this account cannot do a step the API itself can (None: the API cannot)."""
         return None
 
-    @staticmethod
-    def _access_kind(data: Mapping[str, Any]) -> str | None:
-        access = data.get("access")
-        if access is None:
-            return None
-        return "role" if isinstance(access, Mapping) else str(access)
-
 
 class Provider(Protocol):
+    """Opened from a config, used in ``with`` (which closes it), shared by the engine's threads."""
+
     name: str
     capabilities: Capabilities
+    #: How many accounts the engine reads or applies at once (at least 1).
+    parallelism: int
 
     def read_account(self, account: DesiredAccount) -> AccountState:
         """The current state of one account (raises ProviderError)."""
@@ -97,4 +96,17 @@ class Provider(Protocol):
         """Perform one ``api`` step (raises ProviderError or SandboxError)."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release its connections or database; the provider is not used again."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close it, whatever ended the ``with`` block (never swallows the exception)."""
+        ...

@@ -139,6 +139,12 @@ class SandboxProvider:
     def close(self) -> None:
         self.store.close()
 
+    def __enter__(self) -> SandboxProvider:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 def _provider_error(exc: SandboxError, account: int) -> ProviderError:
     if isinstance(exc, RefusedError):

@@ -4,31 +4,14 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from typing import Any
 
 from reconciler import plan as p
-from reconciler.model import Access
+from reconciler.model import Permissions, Teams, User
 from reconciler.plan import AccountPlan, Plan, SeatImpact, Step
+from reconciler.steps import KINDS, NAMES, Effect, Fields, StepType
 
-SYMBOLS: Mapping[str, str] = {
-    p.CREATE_USER: "+",
-    p.REMOVE_USER: "-",
-    p.REQUEST_ACCESS: "?",
-}
-
-TITLES: Mapping[str, str] = {
-    p.REQUEST_ACCESS: "request access",
-    p.CREATE_USER: "create user",
-    p.REMOVE_USER: "remove user",
-    p.PROMOTE_SUPER_ADMIN: "promote to Super Admin",
-    p.GRANT_PARTNER_ADMIN: "grant Partner Admin",
-    p.MIGRATE_TO_PARTNER_ADMIN: "migrate Super Admin → Partner Admin",
-    p.SET_ACCESS: "set access",
-    p.SET_SEAT: "change seat",
-    p.SET_PERMISSIONS: "set permissions",
-    p.SET_TEAMS: "set teams",
-    p.SET_NAME: "set name",
-}
+#: Each step type's title, from the table of step types.
+TITLES: Mapping[StepType, str] = {t: kind.title for t, kind in KINDS.items()}
 
 
 def inert(text: str) -> str:
@@ -91,55 +74,61 @@ def matching_words(plan: Plan) -> str | None:
 
 
 def symbol(step: Step) -> str:
-    return SYMBOLS.get(step.type, "~")
+    return step.kind.symbol
 
 
-def value_words(key: str, value: Any) -> str:
+def title(step: Step) -> str:
+    return step.kind.title
+
+
+def value_words(value: object) -> str:
+    """A field's value in words: 'Partner Admin', 'core', '+a, -b', 'Sales (+ Support)'."""
     if value is None:
         return "none"
-    if key == "access":
-        return str(Access.parse(value))
-    if key == "permissions":
-        add = ", ".join(f"+{x}" for x in value.get("add") or [])
-        remove = ", ".join(f"-{x}" for x in value.get("remove") or [])
+    if isinstance(value, Permissions):
+        add = ", ".join(f"+{x}" for x in sorted(value.add))
+        remove = ", ".join(f"-{x}" for x in sorted(value.remove))
         return ", ".join(x for x in (add, remove) if x) or "none"
-    if key == "teams":
-        primary = value.get("primary") or "none"
-        secondary = ", ".join(value.get("secondary") or [])
-        return f"{primary}" + (f" (+ {secondary})" if secondary else "")
+    if isinstance(value, Teams):
+        secondary = ", ".join(value.secondary)
+        return f"{value.primary or 'none'}" + (f" (+ {secondary})" if secondary else "")
     return str(value)
 
 
-def user_words(data: Mapping[str, Any]) -> str:
+def user_words(user: User) -> str:
     """'Partner Admin, partner seat, teams Marketing' for a created or removed user."""
-    parts = [str(Access.parse(data.get("access", "basic"))), f"{data.get('seat', 'none')} seat"]
-    name = " ".join(x for x in (data.get("first_name"), data.get("last_name")) if x)
+    parts = [str(user.access), f"{user.seat} seat"]
+    name = " ".join(x for x in (user.first_name, user.last_name) if x)
     if name:
         parts.insert(0, name)
-    if data.get("teams"):
-        parts.append(f"teams {value_words('teams', data['teams'])}")
-    if data.get("permissions"):
-        parts.append(f"permissions {value_words('permissions', data['permissions'])}")
+    if user.teams.names():
+        parts.append(f"teams {value_words(user.teams)}")
+    if user.permissions:
+        parts.append(f"permissions {value_words(user.permissions)}")
     return ", ".join(parts)
 
 
 def change_words(step: Step) -> str:
     """What changes, before → after, in one line."""
-    if step.type == p.CREATE_USER:
-        return user_words(step.after or {})
-    if step.type == p.REMOVE_USER:
-        return f"was {user_words(step.before or {})}"
-    before, after = step.before or {}, step.after or {}
-    keys = [k for k in after if before.get(k) != after.get(k)] or list(after)
-    if step.type == p.SET_NAME:
-        words_before = " ".join(
-            str(before.get(k) or "") for k in ("first_name", "last_name")
-        ).strip()
-        words_after = " ".join(str(after.get(k) or "") for k in ("first_name", "last_name")).strip()
-        return f"name: {words_before or 'none'} → {words_after or 'none'}"
-    return "; ".join(
-        f"{k}: {value_words(k, before.get(k))} → {value_words(k, after.get(k))}" for k in keys
-    )
+    effect = step.kind.effect
+    if effect is Effect.CREATE and step.after is not None:
+        return user_words(step.after.to_user())
+    if effect is Effect.REMOVE and step.before is not None:
+        return f"was {user_words(step.before.to_user())}"
+    before, after = step.before or Fields(), step.after or Fields()
+    touched = step.kind.touched(after)
+    changed = [f for f in touched if before.value(f) != after.value(f)] or list(touched)
+    words = []
+    if any(f in NAMES for f in changed):
+        was = " ".join(before.value(f) or "" for f in NAMES).strip()
+        will = " ".join(after.value(f) or "" for f in NAMES).strip()
+        words.append(f"name: {was or 'none'} → {will or 'none'}")
+    words += [
+        f"{f}: {value_words(before.value(f))} → {value_words(after.value(f))}"
+        for f in changed
+        if f not in NAMES
+    ]
+    return "; ".join(words)
 
 
 def seat_words(impact: SeatImpact) -> str:

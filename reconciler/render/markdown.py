@@ -10,13 +10,13 @@ import re
 
 from reconciler.plan import AccountPlan, Plan, Step
 from reconciler.render import (
-    TITLES,
     account_header,
     change_words,
     matching_words,
     plan_summary,
     seat_words,
     symbol,
+    title,
 )
 
 MARKER = "<!-- reconciler-plan -->"
@@ -46,7 +46,7 @@ def status(account: AccountPlan) -> str:
 def render_step_row(number: int, step: Step) -> str:
     channel = step.channel if step.channel == "api" else f"**{step.channel}**"
     return (
-        f"| {number} | `{symbol(step)}` {escape(TITLES.get(step.type, step.type))} | {escape(step.user)}"
+        f"| {number} | `{symbol(step)}` {escape(title(step))} | {escape(step.user)}"
         f" | {escape(change_words(step))} | {channel} | {escape(step.reason)} |"
     )
 
@@ -70,9 +70,7 @@ def render_account(account: AccountPlan) -> list[str]:
     if manual:
         lines += ["**To do by hand:**", ""]
         for step in manual:
-            lines.append(
-                f"- [ ] {escape(TITLES.get(step.type, step.type))}: {escape(step.user)} (`{step.id}`)"
-            )
+            lines.append(f"- [ ] {escape(title(step))}: {escape(step.user)} (`{step.id}`)")
             lines += [f"  {n}. {escape(text)}" for n, text in enumerate(step.instructions, 1)]
         lines.append("")
     if account.seats.freed or account.seats.taken:

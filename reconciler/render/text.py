@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from reconciler.plan import AccountPlan, Plan, Step
 from reconciler.render import (
-    TITLES,
     account_header,
     change_words,
     inert,
@@ -17,6 +16,7 @@ from reconciler.render import (
     plural,
     seat_words,
     symbol,
+    title,
 )
 
 COLOURS = {
@@ -40,8 +40,8 @@ def paint(text: str, colour: str, enabled: bool) -> str:
 def render_step(step: Step, color: bool) -> list[str]:
     mark = "!" if step.channel == "manual" else symbol(step)
     channel = "" if step.channel == "api" else f" [{step.channel}]"
-    title = inert(f"{TITLES.get(step.type, step.type)}{channel}: {step.user}")
-    head = f"  {paint(mark, mark, color)} {title}"
+    heading = inert(f"{title(step)}{channel}: {step.user}")
+    head = f"  {paint(mark, mark, color)} {heading}"
     lines = [
         head,
         inert(f"      {change_words(step)}"),

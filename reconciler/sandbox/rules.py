@@ -10,10 +10,9 @@ been planned against the user as it is now.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
 from reconciler.catalog import Catalogue
 from reconciler.errors import SandboxError
@@ -29,20 +28,8 @@ from reconciler.model import (
     User,
     user_key,
 )
-from reconciler.plan import (
-    ACCESS_STEP_TYPES,
-    CREATE_USER,
-    GRANT_PARTNER_ADMIN,
-    MIGRATE_TO_PARTNER_ADMIN,
-    PROMOTE_SUPER_ADMIN,
-    REMOVE_USER,
-    SET_ACCESS,
-    SET_NAME,
-    SET_PERMISSIONS,
-    SET_SEAT,
-    SET_TEAMS,
-    Step,
-)
+from reconciler.plan import Step
+from reconciler.steps import USER_FIELDS, Effect, StepKind
 
 # Why a write was refused, so the HTTP server can answer with HubSpot's status codes.
 NOT_FOUND = "not_found"  # no such account, user or access request
@@ -242,18 +229,14 @@ def check_request(account: Account, step: Step, actor: str, access: str) -> None
     email = step.user or ""
 
     def refuse(rule: str, reason: str) -> RefusedError:
-        return refused(account.id, "request access for", email, rule, reason)
+        return refused(account.id, step.kind.verb, email, rule, reason)
 
-    before, after = step.before or {}, step.after or {}
-    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
-        reason = f"step {step.id} is malformed: before and after must both be objects"
-        raise refuse(INVALID, reason)
     if user_key(email) != user_key(actor):
         raise refuse(INVALID, f"only {actor} can request for itself")
-    planned = before.get("partner_access")
+    planned = step.before.partner_access if step.before is not None else None
     if access != planned:
         raise refuse(STALE, f"stale step: access is {access}, not {planned}")
-    if after.get("partner_access") != "pending":
+    if step.after is None or step.after.partner_access != "pending":
         raise refuse(INVALID, "a request makes access pending")
     if not account.partner.is_employee(actor):
         raise refuse(INVARIANT, f"not an employee of {account.partner.name}")
@@ -261,121 +244,71 @@ def check_request(account: Account, step: Step, actor: str, access: str) -> None
 
 # -- plan steps -----------------------------------------------------------------------
 
-_VERBS = {
-    CREATE_USER: "create",
-    REMOVE_USER: "remove",
-    PROMOTE_SUPER_ADMIN: "promote",
-    GRANT_PARTNER_ADMIN: "grant Partner Admin to",
-    MIGRATE_TO_PARTNER_ADMIN: "migrate",
-    SET_ACCESS: "change access of",
-    SET_SEAT: "change seat of",
-    SET_PERMISSIONS: "change permissions of",
-    SET_TEAMS: "change teams of",
-    SET_NAME: "rename",
-}
-_USER_FIELDS = ("access", "seat", "first_name", "last_name", "teams", "permissions")
-_STEP_FIELDS: dict[str, Callable[[Step], Sequence[str]]] = {
-    **{t: (lambda step: ("access",)) for t in ACCESS_STEP_TYPES},
-    SET_SEAT: lambda step: ("seat",),
-    SET_PERMISSIONS: lambda step: ("permissions",),
-    SET_TEAMS: lambda step: ("teams",),
-    SET_NAME: lambda step: tuple(f for f in ("first_name", "last_name") if f in (step.after or {})),
-}
-# What an access step type may do: (access before, access after); None: any.
-_ACCESS_ROUTES: dict[str, tuple[str | None, str | None]] = {
-    PROMOTE_SUPER_ADMIN: (None, "super_admin"),
-    GRANT_PARTNER_ADMIN: (None, "partner_admin"),
-    MIGRATE_TO_PARTNER_ADMIN: ("super_admin", "partner_admin"),
-}
-
 
 def parse_step(account: Account, step: Step) -> tuple[str, User | None, User | None]:
     """A step's verb, and its user as it is and as it will be (None: absent).
 
-    Refuses a step of an unknown type, one whose data does not parse, and one
-    planned against another state of the fields it touches. Not for access requests.
+    Refuses a step its type does not allow (an access step off its route, a create
+    for another email), and one planned against another state of the fields it
+    touches. Not for access requests.
     """
     email = step.user or ""
-    verb = _VERBS.get(step.type)
-    if verb is None:
-        raise refused(account.id, "apply", email, INVALID, f"unknown step type {step.type!r}")
-    malformed = _malformed(account.id, verb, email, step.id)
-    if step.type == CREATE_USER:
+    kind = step.kind
+    if kind.effect is Effect.REQUEST:
+        raise refused(account.id, "apply", email, INVALID, f"{step.type} changes no user")
+    malformed = _malformed(account.id, kind.verb, email, step.id)
+    if kind.effect is Effect.CREATE:
         with malformed:
-            return verb, None, _created(step)
+            return kind.verb, None, _created(step)
     current = account.users.get(user_key(email))
     if current is None:
-        raise refused(account.id, verb, email, NOT_FOUND, "no such user (stale step)")
-    if step.type == REMOVE_USER:
-        with malformed:
-            if step.before is None or step.after is not None:
-                raise ValueError("remove_user has the whole user before and no after")
-            before = User.from_data(step.before)
-        _expect(account.id, verb, current, before, _USER_FIELDS)
-        return verb, current, None
+        raise refused(account.id, kind.verb, email, NOT_FOUND, "no such user (stale step)")
+    assert step.before is not None
+    if kind.effect is Effect.REMOVE:
+        before = step.before.to_user()
+        _expect(account.id, kind.verb, current, {f: getattr(before, f) for f in USER_FIELDS})
+        return kind.verb, current, None
+    assert step.after is not None
     with malformed:
-        before, after = _change(step, current)
-    _expect(account.id, verb, current, before, _STEP_FIELDS[step.type](step))
-    return verb, current, after
+        _check_route(kind, step)
+    expected = {f: step.before.value(f) for f in kind.touched(step.after)}
+    _expect(account.id, kind.verb, current, expected)
+    return kind.verb, current, kind.apply_to(current, step.after)
 
 
 @contextmanager
 def _malformed(account: int, verb: str, email: str, step_id: str) -> Iterator[None]:
-    """Step data that does not parse is refused as malformed, never a traceback."""
+    """A step its type does not allow is refused as malformed, never a traceback."""
     try:
         yield
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except ValueError as exc:
         reason = f"step {step_id} is malformed: {exc}"
         raise refused(account, verb, email, INVALID, reason) from exc
 
 
 def _created(step: Step) -> User:
-    if step.before is not None or not isinstance(step.after, Mapping):
-        raise ValueError("create_user has no before and the whole user after")
-    user = User.from_data(step.after)
+    assert step.after is not None
+    user = step.after.to_user()
     if user.key != user_key(step.user or ""):
         raise ValueError(f"after is for {user.email}")
     return user
 
 
-def _change(step: Step, current: User) -> tuple[User, User]:
-    """The user as the step expects it to be, and as it will be (only the touched fields differ)."""
-    before, after = step.before, step.after
-    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
-        raise ValueError("before and after must both be objects")
-    values: dict[str, Any] = {}
-    expected: dict[str, Any] = {}
-    if step.type in ACCESS_STEP_TYPES:
-        expected["access"] = Access.parse(before["access"])
-        values["access"] = Access.parse(after["access"])
-        # Applying a permission set resets individual permissions, as in HubSpot.
-        values["permissions"] = current.with_access(values["access"]).permissions
-        route_before, route_after = _ACCESS_ROUTES.get(step.type, (None, None))
-        if route_after is not None and values["access"].kind != route_after:
-            raise ValueError(f"{step.type} must end with access {route_after!r}")
-        if route_before is not None and expected["access"].kind != route_before:
-            raise ValueError(f"{step.type} must start from access {route_before!r}")
-    elif step.type == SET_SEAT:
-        expected["seat"], values["seat"] = str(before["seat"]), str(after["seat"])
-    elif step.type == SET_PERMISSIONS:
-        expected["permissions"] = Permissions.from_data(before["permissions"])
-        values["permissions"] = Permissions.from_data(after["permissions"])
-    elif step.type == SET_TEAMS:
-        expected["teams"] = Teams.from_data(before["teams"])
-        values["teams"] = Teams.from_data(after["teams"])
-    elif step.type == SET_NAME:
-        for name in ("first_name", "last_name"):
-            if name in after:
-                expected[name], values[name] = before.get(name), after[name]
-        if not values:
-            raise ValueError("set_name changes first_name or last_name")
-    return replace(current, **expected), replace(current, **values)
+def _check_route(kind: StepKind, step: Step) -> None:
+    """An access step goes only by its own route (a grant ends with Partner Admin)."""
+    route_before, route_after = kind.route
+    before = step.before.access if step.before is not None else None
+    after = step.after.access if step.after is not None else None
+    if route_after is not None and (after is None or after.kind != route_after):
+        raise ValueError(f"{step.type} must end with access {route_after!r}")
+    if route_before is not None and (before is None or before.kind != route_before):
+        raise ValueError(f"{step.type} must start from access {route_before!r}")
 
 
-def _expect(account: int, verb: str, current: User, before: User, fields: Sequence[str]) -> None:
+def _expect(account: int, verb: str, current: User, expected: Mapping[str, object]) -> None:
     """Refuse a step planned against another state of the fields it touches."""
-    for name in fields:
-        is_, was = getattr(current, name), getattr(before, name)
+    for name, was in expected.items():
+        is_ = getattr(current, name)
         if is_ != was:
             reason = f"stale step: {name} is {_show(is_)}, the plan expected {_show(was)}"
             raise refused(account, verb, current.email, STALE, reason)
@@ -397,7 +330,7 @@ def describe_write(current: User | None, after: User | None) -> str:
         return f"removed {current.email}"
     changes = [
         f"{name} {_show(getattr(current, name))} -> {_show(getattr(after, name))}"
-        for name in _USER_FIELDS
+        for name in USER_FIELDS
         if getattr(current, name) != getattr(after, name)
     ]
     return f"{current.email}: {', '.join(changes) or 'no change'}"

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.catalog import load_catalogue
-from reconciler.config.loader import LoadedDocument, load_yaml_documents, validate_documents
+from reconciler.config.loader import LoadedDocument, load_yaml_documents
+from reconciler.config.schema import validate_documents
 from reconciler.errors import ConfigError, Diagnostic
 from reconciler.model import PAID_SEATS, user_key
 

@@ -25,7 +25,7 @@ import pytest
 from reconciler.engine import apply_plan, make_plan
 from reconciler.providers.hubspot import HubSpotProvider
 from reconciler.providers.hubspot import versions as v
-from reconciler.sandbox.server import ServedSandbox
+from reconciler.sandbox.http.server import ServedSandbox
 from reconciler.sandbox.store import Store
 from tests.served import (
     ACTOR,
@@ -327,12 +327,9 @@ def test_the_providers_requests_are_all_documented_for_its_version(
     server, _ = served
     recording = Recording()
     config = fleet.hubspot_config(server.url, api_version=version)
-    provider = HubSpotProvider(config, retry=FAST_RETRY, transport=recording)
-    try:
+    with HubSpotProvider(config, retry=FAST_RETRY, transport=recording) as provider:
         plan = make_plan(config, provider)
         report = apply_plan(plan, config, provider)
-    finally:
-        provider.close()
     assert not report.failed
     used: set[tuple[str, str]] = set()
     for request in recording.sent:
@@ -368,7 +365,8 @@ def test_the_example_plans_through_sandbox_serve_with_no_seat_configuration(
     snapshot = yaml.safe_load((copy / "snapshot.yaml").read_text())
     served_config = load_config(copy)
     from reconciler.providers.sandbox import open_store
-    from reconciler.sandbox.server import SandboxAPI, ServerSettings
+    from reconciler.sandbox.http.server import SandboxAPI
+    from reconciler.sandbox.http.settings import ServerSettings
 
     with open_store(served_config) as store:
         api = SandboxAPI(store, ServerSettings(actor=ACTOR))
@@ -396,11 +394,8 @@ def test_the_example_plans_through_sandbox_serve_with_no_seat_configuration(
                     monkeypatch.setenv(f"TOKEN_{account['id']}", token["value"])
                     served_ids.add(account["id"])
             config = load_config(hubspot)
-            provider = HubSpotProvider(config, retry=FAST_RETRY)
-            try:
+            with HubSpotProvider(config, retry=FAST_RETRY) as provider:
                 plan = make_plan(config, provider)
-            finally:
-                provider.close()
     planned = [a for a in plan.accounts if a.account in served_ids]
     assert planned and not [a.error for a in planned if a.error]
     warnings = [w for a in planned for w in a.warnings]

@@ -31,14 +31,12 @@ from reconciler import plan as p
 from reconciler.config.rules import url_problem
 from reconciler.errors import ProviderError, ReconcilerError
 from reconciler.model import (
+    BASIC,
     PAID_SEATS,
-    Access,
     AccountState,
     Config,
     DesiredAccount,
-    Permissions,
     Role,
-    Teams,
     unknown_capacity,
     user_key,
 )
@@ -69,6 +67,7 @@ from reconciler.providers.hubspot.versions import (
     ApiVersion,
     version,
 )
+from reconciler.steps import NAMES, Effect, Fields, as_fields
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 #: HubSpot says to allow tokens "up to 300 characters"; twice that is surely not one.
@@ -94,18 +93,17 @@ class HubSpotCapabilities(Capabilities):
     def executes(
         self, step_type: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
     ) -> bool:
-        data = after or {}
-        overrides = data.get("permissions")
-        if step_type == p.CREATE_USER and overrides and Permissions.from_data(overrides):
+        was, will = as_fields(before) or Fields(), as_fields(after) or Fields()
+        if step_type == p.CREATE_USER and will.permissions:
             return False
-        if step_type == p.SET_ACCESS and data.get("access") == "basic":
+        if step_type == p.SET_ACCESS and will.access == BASIC:
             return False
-        if step_type == p.SET_TEAMS:
-            was = Teams.from_data((before or {}).get("teams") or {})
-            if was.primary and not Teams.from_data(data.get("teams") or {}).primary:
-                return False
+        primary = [f.teams.primary if f.teams else None for f in (was, will)]
+        if step_type == p.SET_TEAMS and primary[0] and not primary[1]:
+            return False
         if step_type == p.SET_NAME and any(
-            v is None and (before or {}).get(k) is not None for k, v in data.items()
+            name in will and will.value(name) is None and was.value(name) is not None
+            for name in NAMES
         ):
             return False
         return super().executes(step_type, before, after)
@@ -182,6 +180,12 @@ class HubSpotProvider:
 
     def close(self) -> None:
         self.client.close()
+
+    def __enter__(self) -> HubSpotProvider:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- reading ----------------------------------------------------------------------
 
@@ -263,9 +267,9 @@ class HubSpotProvider:
         self._refuse_beyond(self.capabilities.for_account(grants), step, account)
         directory = self._directory(account, credential)
         email = step.user or ""
-        after = step.after or {}
-        if step.type == p.CREATE_USER:
-            body = create_body(after, directory, self.seats, self.api, account.id)
+        effect = step.kind.effect
+        if effect is Effect.CREATE and step.after is not None:
+            body = create_body(step.after, directory, self.seats, self.api, account.id)
             self.client.request(
                 credential,
                 account.id,
@@ -274,7 +278,7 @@ class HubSpotProvider:
                 body=body,
                 recover=lambda: self._created(account, credential, email),
             )
-        elif step.type == p.REMOVE_USER:
+        elif effect is Effect.REMOVE:
             self.client.request(
                 credential,
                 account.id,
@@ -308,15 +312,18 @@ class HubSpotProvider:
     def _update_body(
         self, step: Step, directory: Directory, account: DesiredAccount
     ) -> dict[str, Any]:
-        after = step.after or {}
-        if step.type == p.SET_ACCESS:
-            return access_body(Access.parse(after["access"]), directory, account.id)
-        if step.type == p.SET_SEAT:
-            return {"seatNames": seat_names(str(after["seat"]), self.seats, account.id)}
-        if step.type == p.SET_TEAMS:
-            return teams_body(Teams.from_data(after["teams"]), directory, account.id)
+        """The PUT body: each field the step sets, as this API version names it."""
+        after = step.after or Fields()
+        body: dict[str, Any] = {}
+        if after.access is not None:
+            body.update(access_body(after.access, directory, account.id))
+        if after.seat is not None:
+            body["seatNames"] = seat_names(after.seat, self.seats, account.id)
+        if after.teams is not None:
+            body.update(teams_body(after.teams, directory, account.id))
         names = {"first_name": "firstName", "last_name": "lastName"}
-        return {names[k]: v for k, v in after.items() if k in names and v is not None}
+        body.update({names[k]: after.value(k) for k in NAMES if after.value(k) is not None})
+        return body
 
     def _user_path(self, email: str) -> str:
         return self.api.user(quote(email, safe=""))

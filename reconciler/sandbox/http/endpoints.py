@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
@@ -31,14 +31,15 @@ from reconciler.providers.hubspot.versions import (
     VERSIONS,
     ApiVersion,
 )
-from reconciler.sandbox.hubspot_errors import (
+from reconciler.sandbox.http.errors import (
     ApiError,
     invalid,
     missing_scope,
     not_found,
     refused,
 )
-from reconciler.sandbox.hubspot_shapes import (
+from reconciler.sandbox.http.settings import ServerSettings
+from reconciler.sandbox.http.shapes import (
     PARTNER_ADMIN_ROLE_ID,
     READ,
     TEAMS_READ,
@@ -50,9 +51,6 @@ from reconciler.sandbox.hubspot_shapes import (
     user_json,
 )
 from reconciler.sandbox.store import RefusedError, Store, TokenRow, UserRow
-
-if TYPE_CHECKING:
-    from reconciler.sandbox.server import ServerSettings
 
 #: Where the gate puts the checked token for the endpoints.
 TOKEN_KEY = "hubspot.token"

@@ -15,8 +15,8 @@ from typing import Literal
 
 from starlette.types import Receive, Send
 
-from reconciler.sandbox.hubspot_errors import ApiError, server_error
-from reconciler.sandbox.ratelimit import TEN_SECONDLY, rate_limited
+from reconciler.sandbox.http.errors import ApiError, server_error
+from reconciler.sandbox.http.ratelimit import TEN_SECONDLY, rate_limited
 
 #: When a dropped connection closes: before the request is handled, or after (the
 #: write happened, its answer is lost).

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 
-from reconciler.sandbox.hubspot_errors import ApiError
+from reconciler.sandbox.http.errors import ApiError
 
 TEN_SECONDLY = "TEN_SECONDLY_ROLLING"
 DAILY = "DAILY"

@@ -12,10 +12,11 @@ account.
 This module is the gate every API request passes (token, rate limits, fault
 switches, request log) and the means to run it; the parts live beside it:
 
+- ``settings``: what the server runs with (limits, time zones, faults, names);
 - ``endpoints``: the routes, over the store;
-- ``hubspot_shapes``: a user as the API shows it and takes it, seat and
+- ``shapes``: a user as the API shows it and takes it, seat and
   permission set names, scopes;
-- ``hubspot_errors``: HubSpot's error bodies;
+- ``errors``: HubSpot's error bodies;
 - ``ratelimit``: the per-token rolling window and daily count, and their headers;
 - ``faults``: seeded 5xx answers, 429s, dropped connections and latency;
 - ``request_log``: method, path, status and account of every request, the
@@ -37,10 +38,8 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -50,70 +49,23 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from reconciler.errors import ReconcilerError, SandboxError
-from reconciler.providers.hubspot.versions import DEFAULT_TIME_ZONE
-from reconciler.sandbox.endpoints import TOKEN_KEY, Endpoints
-from reconciler.sandbox.faults import FaultInjector, Faults, drop_connection
-from reconciler.sandbox.hubspot_errors import (
+from reconciler.sandbox.http.endpoints import TOKEN_KEY, Endpoints
+from reconciler.sandbox.http.errors import (
     ApiError,
     not_found,
     server_error,
     too_large,
     unauthenticated,
 )
-from reconciler.sandbox.hubspot_shapes import (
-    DEFAULT_PARTNER_ADMIN_ROLE,
-    DEFAULT_SEAT_NAMES,
-    PARTNER_ADMIN_ROLE_ID,
-)
-from reconciler.sandbox.ratelimit import Limiter, RateLimits
-from reconciler.sandbox.request_log import MAX_ENTRIES, LoggedRequest, RequestLog
+from reconciler.sandbox.http.faults import FaultInjector, drop_connection
+from reconciler.sandbox.http.ratelimit import Limiter
+from reconciler.sandbox.http.request_log import LoggedRequest, RequestLog
+from reconciler.sandbox.http.settings import ServerSettings
 from reconciler.sandbox.store import Store, TokenRow
 
-__all__ = [
-    "DEFAULT_PARTNER_ADMIN_ROLE",
-    "DEFAULT_SEAT_NAMES",
-    "MAX_BODY",
-    "PARTNER_ADMIN_ROLE_ID",
-    "Faults",
-    "LoggedRequest",
-    "RateLimits",
-    "SandboxAPI",
-    "ServedSandbox",
-    "ServerSettings",
-    "listen",
-    "serve",
-    "url_of",
-]
-
 ADMIN_PREFIX = "/__sandbox/"
-#: The largest request body the server reads: 1 MiB. HubSpot's user bodies are a
-#: few hundred bytes; the limit only has to keep a hostile client from filling memory.
-MAX_BODY = 1024 * 1024
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    limits: RateLimits = field(default_factory=RateLimits)
-    #: Each account's time zone, as its account details show it; the daily limit
-    #: resets at midnight there.
-    time_zone: str = DEFAULT_TIME_ZONE
-    time_zones: Mapping[int, str] = field(default_factory=dict)
-    faults: Faults = field(default_factory=Faults)
-    partner_admin_role: str = DEFAULT_PARTNER_ADMIN_ROLE
-    seat_names: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SEAT_NAMES))
-    #: Writes act as this user where it is a user of the account (the partner's
-    #: actor: the identity that authorised the app); elsewhere only the account's
-    #: own rules apply.
-    actor: str | None = None
-    #: The largest request body, in bytes; a larger one is answered 413.
-    max_body: int = MAX_BODY
-    #: How many requests the request log keeps (the last ones).
-    request_log_size: int = MAX_ENTRIES
-
-    def zone(self, account: int) -> ZoneInfo:
-        return ZoneInfo(self.time_zones.get(account, self.time_zone))
 
 
 class SandboxAPI:

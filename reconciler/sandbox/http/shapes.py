@@ -21,16 +21,13 @@ from reconciler.providers.hubspot.versions import (
     BILLING_WRITE_SCOPE,
     CRM_READ_SCOPE,
     CRM_WRITE_SCOPE,
-    DEFAULT_SEAT_NAMES,
     READ_SCOPE,
     TEAMS_READ_SCOPE,
     WRITE_SCOPE,
     ApiVersion,
 )
-from reconciler.sandbox.hubspot_errors import invalid, missing_scope
+from reconciler.sandbox.http.errors import invalid, missing_scope
 from reconciler.sandbox.store import UserRow
-
-__all__ = ["DEFAULT_SEAT_NAMES"]
 
 DEFAULT_PARTNER_ADMIN_ROLE = "Partner Admin"
 #: The id of the Partner Admin permission set. Stored permission sets are numbered
