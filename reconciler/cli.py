@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from reconciler.collector import gc_paused
 from reconciler.config import load_config
-from reconciler.config.loader import gc_paused
 from reconciler.engine import (
     ReadFailure,
     apply_plan,

@@ -13,15 +13,13 @@ from typing import Any
 import pytest
 
 from reconciler.config import check_config
-from reconciler.config.loader import (
-    MAX_DEPTH,
+from reconciler.config.files import (
     MAX_FILE_BYTES,
     MAX_SNAPSHOT_BYTES,
     find_yaml_files,
-    load_yaml_documents,
-    parse_yaml,
     read_bytes,
 )
+from reconciler.config.loader import MAX_DEPTH, load_yaml_documents, parse_yaml
 from reconciler.errors import ConfigError, Diagnostic
 
 FIXTURES = Path(__file__).parent / "fixtures" / "invalid"

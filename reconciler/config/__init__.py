@@ -21,15 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.catalog import load_catalogue
+from reconciler.collector import gc_paused
 from reconciler.config.desired import build_config
-from reconciler.config.loader import (
-    LoadedDocument,
-    find_yaml_files,
-    gc_paused,
-    parse_yaml,
-    read_bytes,
-    read_head,
-)
+from reconciler.config.files import find_yaml_files, read_bytes, read_head
+from reconciler.config.loader import LoadedDocument, parse_yaml
 from reconciler.config.rules import check_lookalikes, check_rules, check_whole, collect
 from reconciler.config.schema import validate_documents
 from reconciler.config.secrets import find_secrets

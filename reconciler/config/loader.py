@@ -17,19 +17,21 @@ raises for bad input except :func:`load_yaml_documents`, which raises one
 
 from __future__ import annotations
 
-import errno
-import gc
-import math
-import os
-import stat
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, ClassVar
 
 import yaml
 
+from reconciler.collector import gc_paused
+from reconciler.config.files import (
+    MAX_FILE_BYTES,
+    MAX_SNAPSHOT_BYTES,
+    find_yaml_files,
+    read_bytes,
+)
+from reconciler.config.scalars import yaml11_float, yaml11_int
 from reconciler.errors import ConfigError, Diagnostic
 
 try:
@@ -67,19 +69,6 @@ class _Loader(_Base):  # type: ignore[valid-type,misc]
             return tag
         return super().resolve(kind, value, implicit)
 
-
-YAML_SUFFIXES = (".yaml", ".yml")
-
-_MIB = 1024 * 1024
-#: Largest configuration file read. One account's file is about 10 KB and a whole
-#: partner of 1,000 accounts x 50 users in one file about 10 MB; a bigger file is
-#: refused from its size alone (``stat``), before a byte of it is read.
-MAX_FILE_BYTES = 16 * _MIB
-#: Largest snapshot file (:func:`load_yaml_documents`): a sandbox holding the state of
-#: 1,000 accounts x 50 users takes about 14 MB in one file.
-MAX_SNAPSHOT_BYTES = 64 * _MIB
-#: Bytes of a file's head searched for the snapshot modeline.
-HEAD_BYTES = 1024
 
 #: Deepest nesting accepted. Real configs and snapshots are under ten levels deep.
 MAX_DEPTH = 64
@@ -190,145 +179,6 @@ def read_documents(
     return documents, diagnostics
 
 
-def find_yaml_files(path: str | Path) -> tuple[list[str], list[Diagnostic]]:
-    """The YAML files a path names: itself, or those under it (sorted, recursive).
-
-    A path given as a file is used wherever it is. Under a directory (the root),
-    only regular files inside the root are used:
-
-    - hidden entries (``.reconciler/``, ``.git``) are skipped below the top level;
-    - a symlink is followed only when its real path stays inside the root; one that
-      leaves it is reported, and what it points to is never opened;
-    - each real directory is walked once and each real file listed once, under the
-      first path that reaches it (real paths before symlinks), so symlinks can make
-      no loop and no "diamond" that multiplies the work; a symlink back into one of
-      its own ancestors is reported;
-    - named pipes, sockets and devices are reported without being opened (opening a
-      named pipe would wait for a writer forever).
-    """
-    display = os.path.normpath(str(path))
-    try:
-        status = os.stat(display)
-    except FileNotFoundError:
-        message = "no such file or directory"
-        if os.path.islink(display):
-            message = "broken symlink: its target does not exist"
-        return [], [Diagnostic(display, 1, 1, "", message)]
-    except OSError as exc:
-        return [], [Diagnostic(display, 1, 1, "", _unreadable(exc))]
-    if stat.S_ISREG(status.st_mode):
-        return [display], []
-    if not stat.S_ISDIR(status.st_mode):
-        return [], [_not_regular(display, status)]
-    walk = _Walk(display)
-    files = walk.run()
-    if not files and not walk.diagnostics:
-        walk.diagnostics.append(
-            Diagnostic(display, 1, 1, "", "no YAML files (*.yaml, *.yml) in this directory")
-        )
-    return files, walk.diagnostics
-
-
-class _Walk:
-    """One walk of a configuration directory: the real tree first, then its symlinks."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-        self.root_real = os.path.realpath(root)
-        self.inside = self.root_real.rstrip(os.sep) + os.sep
-        #: Real path -> the path shown for it, for every directory walked and file found.
-        self.dirs: dict[str, str] = {self.root_real: root}
-        self.files: dict[str, str] = {}
-        #: Symlinks met, with the real path of the directory holding them, in order met.
-        self.links: list[tuple[str, str]] = []
-        self.diagnostics: list[Diagnostic] = []
-
-    def run(self) -> list[str]:
-        self.tree(self.root, self.root_real)
-        done = 0
-        while done < len(self.links):  # following a link may find more links
-            link, parent_real = self.links[done]
-            done += 1
-            self.link(link, parent_real)
-        return sorted(self.files.values(), key=lambda shown: shown.split(os.sep))
-
-    def contains(self, real: str) -> bool:
-        return real == self.root_real or real.startswith(self.inside)
-
-    def tree(self, shown: str, real: str) -> None:
-        """Walk a directory without following symlinks (they are queued for :meth:`link`)."""
-        stack = [(shown, real)]
-        while stack:
-            directory, directory_real = stack.pop()
-            try:
-                with os.scandir(directory) as scan:
-                    entries = sorted(scan, key=lambda entry: entry.name)
-            except OSError as exc:
-                message = f"cannot read directory: {_os(exc)}"
-                self.diagnostics.append(Diagnostic(directory, 1, 1, "", message))
-                continue
-            subdirectories = []
-            for entry in entries:
-                name = entry.name
-                if name.startswith("."):
-                    continue
-                child = entry.path if directory != "." else name
-                child_real = os.path.join(directory_real, name)
-                try:
-                    if entry.is_symlink():
-                        self.links.append((child, directory_real))
-                    elif entry.is_dir(follow_symlinks=False):
-                        if child_real not in self.dirs:
-                            self.dirs[child_real] = child
-                            subdirectories.append((child, child_real))
-                    elif name.endswith(YAML_SUFFIXES):
-                        if entry.is_file(follow_symlinks=False):
-                            self.files.setdefault(child_real, child)
-                        else:
-                            self.diagnostics.append(
-                                _not_regular(child, entry.stat(follow_symlinks=False))
-                            )
-                except OSError as exc:
-                    self.diagnostics.append(Diagnostic(child, 1, 1, "", _unreadable(exc)))
-            stack.extend(reversed(subdirectories))
-
-    def link(self, link: str, parent_real: str) -> None:
-        """Follow one symlink if it stays inside the root and reaches something new."""
-        is_yaml = link.endswith(YAML_SUFFIXES)
-        try:
-            status = os.stat(link)  # stat, never open: the target may be a pipe or outside
-        except FileNotFoundError:
-            if is_yaml:
-                message = "broken symlink: its target does not exist"
-                self.diagnostics.append(Diagnostic(link, 1, 1, "", message))
-            return
-        except OSError as exc:
-            message = _unreadable(exc)
-            if exc.errno == errno.ELOOP:
-                message = "symlink loop: this symlink never reaches a file or directory"
-            self.diagnostics.append(Diagnostic(link, 1, 1, "", message))
-            return
-        is_dir = stat.S_ISDIR(status.st_mode)
-        if not is_dir and not is_yaml:
-            return  # never read, wherever it points
-        real = os.path.realpath(link)
-        if not self.contains(real):
-            message = "symlink points outside the configuration directory"
-            self.diagnostics.append(Diagnostic(link, 1, 1, "", message))
-        elif is_dir:
-            if parent_real == real or parent_real.startswith(real.rstrip(os.sep) + os.sep):
-                shown = self.dirs.get(real, real)
-                message = f"symlink loop: '{link}' leads back to '{shown}'"
-                self.diagnostics.append(Diagnostic(link, 1, 1, "", message))
-            elif real not in self.dirs:  # else already walked, by another path
-                self.dirs[real] = link
-                self.tree(link, real)
-        elif stat.S_ISREG(status.st_mode):
-            self.files.setdefault(real, link)
-        else:
-            self.diagnostics.append(_not_regular(link, status))
-
-
 def read_document(
     file: str, max_bytes: int = MAX_FILE_BYTES
 ) -> tuple[LoadedDocument | None, list[Diagnostic]]:
@@ -337,91 +187,6 @@ def read_document(
     if isinstance(raw, Diagnostic):
         return None, [raw]
     return parse_yaml(raw, file)
-
-
-def read_bytes(file: str, max_bytes: int = MAX_FILE_BYTES) -> bytes | Diagnostic:
-    """A regular file's bytes, at most ``max_bytes`` of them, or why it cannot be read.
-
-    The size is checked before reading (a bigger file is refused unread) and again
-    while reading (a file that grows is refused too). Anything but a regular file is
-    refused without being opened, and the file is opened non-blocking, so a named
-    pipe put in its place after the check cannot hang the read either.
-    """
-    opened = _open_regular(file, max_bytes)
-    if isinstance(opened, Diagnostic):
-        return opened
-    stream, size = opened
-    with stream:
-        try:
-            want = min(size, max_bytes) + 1
-            raw = stream.read(want)
-            if len(raw) == want and want <= max_bytes:  # grew since the check
-                raw += stream.read(max_bytes + 1 - want)
-        except OSError as exc:
-            return Diagnostic(file, 1, 1, "", f"cannot read file: {_os(exc)}")
-    if len(raw) > max_bytes:
-        return _too_big(file, None, max_bytes)
-    return raw
-
-
-def read_head(file: str, size: int = HEAD_BYTES) -> bytes:
-    """The first bytes of a regular file (of any size); empty when it cannot be read."""
-    opened = _open_regular(file, None)
-    if isinstance(opened, Diagnostic):
-        return b""
-    stream, _ = opened
-    with stream:
-        try:
-            return stream.read(size)
-        except OSError:
-            return b""
-
-
-def _open_regular(file: str, max_bytes: int | None) -> tuple[BinaryIO, int] | Diagnostic:
-    """An open binary stream and the size of a regular file within the limit, or why not."""
-    try:
-        status = os.stat(file)
-        if not stat.S_ISREG(status.st_mode):
-            return _not_regular(file, status)
-        if max_bytes is not None and status.st_size > max_bytes:
-            return _too_big(file, status.st_size, max_bytes)
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-        descriptor = os.open(file, flags | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        return Diagnostic(file, 1, 1, "", f"cannot read file: {_os(exc)}")
-    stream = open(descriptor, "rb")  # noqa: SIM115 - closed by the caller
-    status = os.fstat(descriptor)
-    if not stat.S_ISREG(status.st_mode):  # swapped since the check
-        stream.close()
-        return _not_regular(file, status)
-    return stream, status.st_size
-
-
-def _too_big(file: str, size: int | None, max_bytes: int) -> Diagnostic:
-    limit = f"{max_bytes // _MIB} MiB" if max_bytes % _MIB == 0 else f"{max_bytes} bytes"
-    found = f"{size} bytes, " if size is not None else ""
-    message = f"file too large: {found}more than the {limit} allowed for one file; not read"
-    return Diagnostic(file, 1, 1, "", message)
-
-
-_KINDS = (
-    (stat.S_ISDIR, " (a directory)"),
-    (stat.S_ISFIFO, " (a named pipe)"),
-    (stat.S_ISSOCK, " (a socket)"),
-    (stat.S_ISCHR, " (a character device)"),
-    (stat.S_ISBLK, " (a block device)"),
-)
-
-
-def _not_regular(file: str, status: os.stat_result) -> Diagnostic:
-    kind = next((noun for test, noun in _KINDS if test(status.st_mode)), "")
-    return Diagnostic(file, 1, 1, "", f"not a regular file{kind}; not opened")
-
-
-def _unreadable(exc: OSError) -> str:
-    if exc.errno == errno.ELOOP:
-        return "symlink loop: this symlink never reaches a file or directory"
-    return f"cannot read: {_os(exc)}"
 
 
 def parse_yaml(raw: bytes, file: str) -> tuple[LoadedDocument | None, list[Diagnostic]]:
@@ -613,13 +378,13 @@ class _Builder:
             if tag in (_STR, _TIMESTAMP):  # no dates in JSON: a date stays its text
                 return value
             if tag == _INT:
-                return _yaml11_int(value)
+                return yaml11_int(value)
             if tag == _BOOL:
                 return value.lower() in _TRUE
             if tag == _NULL:
                 return None
             if tag == _FLOAT:
-                return _yaml11_float(value)
+                return yaml11_float(value)
         except ValueError:
             mark = node.start_mark
             self.error(mark.line + 1, mark.column + 1, pointer, f"invalid number {value!r}")
@@ -631,51 +396,6 @@ class _Builder:
         mark = node.start_mark
         tag = node.tag.replace(_TAG, "!!")
         self.error(mark.line + 1, mark.column + 1, pointer, f"unsupported YAML tag '{tag}'")
-
-
-def _yaml11_int(text: str) -> int:
-    """YAML 1.1 integers as the resolver tags them: ``0x1F``, ``0o17``/``017``, ``1_000``, ``1:30``."""
-    value = text.replace("_", "")
-    sign = 1
-    if value[:1] in ("+", "-"):  # not value[0]: an explicit ``!!int ""`` is empty
-        sign = -1 if value[0] == "-" else 1
-        value = value[1:]
-    if value == "0":
-        return 0
-    if value.startswith("0b"):
-        return sign * int(value[2:], 2)
-    if value.startswith("0x"):
-        return sign * int(value[2:], 16)
-    if value.startswith("0o"):
-        return sign * int(value[2:], 8)
-    if value[:1] == "0":
-        return sign * int(value, 8)
-    if ":" in value:
-        return sign * _sexagesimal(value)
-    return sign * int(value)
-
-
-def _yaml11_float(text: str) -> float:
-    value = text.replace("_", "").lower()
-    sign = 1.0
-    if value[:1] in ("+", "-"):
-        sign = -1.0 if value[0] == "-" else 1.0
-        value = value[1:]
-    if value == ".inf":
-        return sign * math.inf
-    if value == ".nan":
-        return math.nan
-    if ":" in value:  # ``1:30.5``: only the last base-60 digit has a fraction
-        whole, _, last = value.rpartition(":")
-        return sign * (_sexagesimal(whole) * 60 + float(last))
-    return sign * float(value)
-
-
-def _sexagesimal(value: str) -> int:
-    total = 0
-    for part in value.split(":"):
-        total = total * 60 + int(part)
-    return total
 
 
 def _marked_error(exc: yaml.MarkedYAMLError, file: str, text: str) -> Diagnostic:
@@ -726,19 +446,3 @@ def _scan_depth(text: str, file: str) -> Diagnostic | None:
     except yaml.MarkedYAMLError as exc:
         return _marked_error(exc, file, text)
     return None
-
-
-def _os(exc: OSError) -> str:
-    return exc.strerror or str(exc)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Building many small containers triggers the cyclic collector over and over, for nothing."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
