@@ -23,7 +23,6 @@ import click
 from reconciler.collector import gc_paused
 from reconciler.config import load_config
 from reconciler.engine import (
-    ReadFailure,
     apply_plan,
     check_fresh,
     lock_paths,
@@ -34,7 +33,7 @@ from reconciler.engine import (
 )
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.importer import import_document, import_documents
-from reconciler.model import AccountState, Config
+from reconciler.model import AccountState, Config, ReadFailure
 from reconciler.plan import Plan
 from reconciler.planfile import load_plan_file, write_plan_file
 from reconciler.providers.base import Provider

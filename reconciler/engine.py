@@ -12,25 +12,16 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
 from reconciler.apply import AccountReport, ApplyReport, StepOutcome, apply_account
 from reconciler.catalog import load_catalogue
 from reconciler.errors import PlanError, ProviderError, ReconcilerError
-from reconciler.model import AccountState, Config, DesiredAccount, User, user_key
+from reconciler.model import AccountState, Config, DesiredAccount, ReadFailure, User, user_key
 from reconciler.plan import REQUEST_ACCESS, AccountPlan, Plan
 from reconciler.planner import account_digest, build_plan, plan_digest
 from reconciler.providers.base import Provider
-
-
-@dataclass(frozen=True)
-class ReadFailure:
-    """Why an account's current state could not be read; that account's plan is this error."""
-
-    message: str
-
 
 #: One account and what reading it gave.
 Read: TypeAlias = tuple[DesiredAccount, AccountState | ReadFailure]
@@ -140,18 +131,13 @@ def make_plan(
 def plan_of(pairs: Sequence[Read], config: Config, provider: Provider) -> Plan:
     """The plan of these accounts as read (:func:`build_plan` with this config and provider)."""
     return build_plan(
-        [(account, _planner_state(state)) for account, state in pairs],
+        pairs,
         config.partner,
         load_catalogue(),
         provider.capabilities,
         provider.name,
         config_digest(config),
     )
-
-
-def _planner_state(state: AccountState | ReadFailure) -> AccountState | str:
-    """What the planner takes today: a failed read as its message (until it takes ReadFailure)."""
-    return state.message if isinstance(state, ReadFailure) else state
 
 
 STALE = "stale plan: {what} changed since this plan was made; nothing was changed; run plan again"
@@ -176,7 +162,7 @@ def check_fresh(plan: Plan, config: Config, provider: Provider, workers: int | N
     changed = [
         (planned[account.id], state)
         for account, state in pairs
-        if account_digest(_planner_state(state)) != planned[account.id].state_digest
+        if account_digest(state) != planned[account.id].state_digest
     ]
     if changed:
         names = ", ".join(f"{ap.name} ({ap.account})" for ap, _ in changed)

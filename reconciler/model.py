@@ -247,6 +247,13 @@ class AccountState:
 
 
 @dataclass(frozen=True)
+class ReadFailure:
+    """Why an account's current state could not be read; that account's plan is this error."""
+
+    message: str
+
+
+@dataclass(frozen=True)
 class Location:
     """Where a value came from: ``file:line:col`` (1-based) and its JSON pointer."""
 

@@ -42,6 +42,7 @@ from reconciler.model import (
     DesiredAccount,
     Partner,
     Permissions,
+    ReadFailure,
     User,
     user_key,
 )
@@ -598,27 +599,30 @@ def describe(draft: Draft | Step) -> str:
 
 
 def build_plan(
-    pairs: Iterable[tuple[DesiredAccount, AccountState | str]],
+    pairs: Iterable[tuple[DesiredAccount, AccountState | ReadFailure]],
     partner: Partner,
     catalogue: Catalogue,
     capabilities: Capabilities,
     provider: str = "sandbox",
     config_digest: str = "",
 ) -> Plan:
-    """Every account's plan. A string instead of a state is that account's read error."""
+    """Every account's plan; an account whose state could not be read plans as that error."""
     accounts: list[AccountPlan] = []
     for desired, current in sorted(pairs, key=lambda pair: pair[0].id):
-        if isinstance(current, str):
-            planned = AccountPlan(desired.id, desired.name or str(desired.id), error=current)
+        if isinstance(current, ReadFailure):
+            name = desired.name or str(desired.id)
+            planned = AccountPlan(desired.id, name, error=current.message)
         else:
             planned = plan_account(desired, current, partner, catalogue, capabilities, provider)
         accounts.append(replace(planned, state_digest=account_digest(current)))
     return Plan(tuple(accounts), plan_digest(accounts), config_digest)
 
 
-def account_digest(state: AccountState | str) -> str:
+def account_digest(state: AccountState | ReadFailure) -> str:
     """What a saved plan checks, per account: its current state (or its read error)."""
-    return p.digest(state.to_data() if isinstance(state, AccountState) else {"error": state})
+    if isinstance(state, ReadFailure):
+        return p.digest({"error": state.message})
+    return p.digest(state.to_data())
 
 
 def plan_digest(accounts: Iterable[AccountPlan]) -> str:

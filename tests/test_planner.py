@@ -18,11 +18,12 @@ from reconciler.model import (
     DesiredAccount,
     DesiredUser,
     Permissions,
+    ReadFailure,
     RemovalLimit,
     User,
 )
 from reconciler.plan import AccountPlan
-from reconciler.planner import build_plan, plan_account, simulate
+from reconciler.planner import account_digest, build_plan, plan_account, simulate
 from reconciler.providers.base import Capabilities
 from tests.strategies import (
     ACTOR,
@@ -482,3 +483,13 @@ def test_permission_overrides_are_planned_after_the_permission_set_that_resets_t
         final = run(result, current)[-1]
         assert final.users["sam@northwind.agency"].permissions == sam.permissions
         assert final.users["ana@northwind.agency"].permissions == removed
+
+
+def test_an_account_that_could_not_be_read_plans_as_its_error() -> None:
+    fine = replace(desire(), id=4410022)
+    state = replace(account([User("ceo@acme.example", SA, "core"), ACTOR_USER]), id=4410022)
+    failed = ReadFailure("cannot read current state: 503")
+    plan = build_plan([(desire(), failed), (fine, state)], PARTNER, CATALOGUE, EVERYTHING)
+    assert plan.accounts[0].error == "cannot read current state: 503"
+    assert plan.accounts[1].error is None
+    assert account_digest(failed) != account_digest(ReadFailure("cannot read current state: 500"))
