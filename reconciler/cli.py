@@ -1,8 +1,9 @@
 """The command line. The only module that prints, prompts or exits.
 
-Exit codes: 0 success (with ``--detailed-exitcode``: no changes), 1 error,
-2 changes present (``--detailed-exitcode`` only). Usage errors exit 64 so that
-they are never mistaken for "changes present".
+Exit codes: 0 success (with ``--detailed-exitcode``: nothing to do), 1 error,
+2 changes the tool would make and 3 only manual or approval steps waiting on
+people (``--detailed-exitcode`` only). Usage errors exit 64 so that they are
+never mistaken for "changes present".
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from reconciler.engine import (
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.importer import import_document, import_documents
 from reconciler.model import AccountState, Config, ReadFailure
-from reconciler.plan import Plan
+from reconciler.plan import REQUEST_ACCESS, Plan
 from reconciler.planfile import load_plan_file, write_plan_file
 from reconciler.providers.base import Provider
 from reconciler.render import inert, plural
@@ -47,6 +48,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+EXIT_WAITING = 3
 EXIT_USAGE = 64
 DEFAULT_JOURNAL = ".reconciler/journal.jsonl"
 
@@ -265,7 +267,8 @@ def planned(
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
-    help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
+    help="Exit 0 when there is nothing to do, 2 when the tool would change something, 3 when"
+    " only manual or approval steps wait on people, 1 on error.",
 )
 @handle_errors
 def plan_command(
@@ -295,8 +298,21 @@ def plan_command(
             err=True,
         )
         sys.exit(EXIT_ERROR)
-    if detailed_exitcode and plan.has_changes:
-        sys.exit(EXIT_CHANGES)
+    if detailed_exitcode and plan.steps:
+        # A drift alarm tells "the tool would change something" (an api step, or an
+        # access request it can still send) from "people must act".
+        sends = REQUEST_ACCESS in provider.capabilities.step_types
+        automatic = any(
+            step.channel == "api"
+            or (
+                sends
+                and step.type == REQUEST_ACCESS
+                and step.after is not None
+                and step.after.partner_access == "pending"
+            )
+            for step in plan.steps
+        )
+        sys.exit(EXIT_CHANGES if automatic else EXIT_WAITING)
 
 
 @main.command("apply")

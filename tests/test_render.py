@@ -151,3 +151,21 @@ def test_text_from_config_and_state_reaches_the_terminal_inert(color: bool) -> N
     assert "\\x1b]0;owned" in text and "\\u202e" in text and "\\x00" in text
     # The forged line stays inside its own line: no line starts with it.
     assert not any(line.startswith("  + create user: fake") for line in text.splitlines())
+
+
+def test_a_headline_never_says_no_changes_when_an_account_could_not_be_planned() -> None:
+    from reconciler.model import ReadFailure
+
+    current = AccountState(7, "Acme", {}, ROLES, TEAMS, {ACTOR: User(ACTOR, Access("super_admin"))})
+    fine = DesiredAccount(7, None, {}, actor=ACTOR)
+    broken = DesiredAccount(8, "Bluebird", {}, actor=ACTOR)
+    plan = build_plan(
+        [(fine, current), (broken, ReadFailure("cannot read current state: 503"))],
+        PARTNER,
+        CATALOGUE,
+        EVERYTHING,
+    )
+    text, markdown = render_text(plan), render_markdown(plan)
+    for rendered in (text, markdown):
+        assert "No changes" not in rendered
+        assert "Nothing planned: 1 account cannot be planned; 1 other account matches" in rendered

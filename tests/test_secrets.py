@@ -103,7 +103,7 @@ def test_no_command_shows_a_token(
         said.run("show", plan_file, "--format", fmt)
     said.run("apply", "--plan", plan_file, "--auto-approve")
     said.run("apply", hubspot, "--auto-approve")
-    said.run("plan", hubspot, "--detailed-exitcode", expect=(2,))
+    said.run("plan", hubspot, "--detailed-exitcode", expect=(3,))  # only people left
     said.run("import", hubspot)
     said.run("import", hubspot, "--out", str(tmp_path / "imported"))
     said.run("sandbox", "export", str(files.served))

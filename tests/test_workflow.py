@@ -379,3 +379,27 @@ def test_a_snapshot_outside_the_configuration_directory_is_never_read(example: P
     assert "is outside the configuration directory" in result.stderr
     assert "TOP SECRET" not in result.output + result.stderr
     assert not Path(".reconciler/sandbox.db").exists()
+
+
+def test_detailed_exitcode_tells_changes_from_people_waiting(example: Path) -> None:
+    # 0: nothing to do; 2: the tool would change something; 3: only people must act.
+    assert run("plan", ".", "--detailed-exitcode").exit_code == 2
+    assert run("apply", ".", "--auto-approve").exit_code == 0
+    waiting = json.loads(run("plan", ".", "--format", "json").stdout)
+    steps = [s for a in waiting["accounts"] for s in a["steps"]]
+    assert steps
+    expected = 2 if any(s["channel"] == "api" for s in steps) else 3
+    assert run("plan", ".", "--detailed-exitcode").exit_code == expected
+    # Accounts whose only steps are manual or approval exit 3 on their own.
+    people = sorted(
+        {
+            a["account"]
+            for a in waiting["accounts"]
+            if a["steps"] and all(s["channel"] != "api" for s in a["steps"])
+        }
+    )
+    assert people
+    selected = [arg for account in people for arg in ("--account", str(account))]
+    assert run("plan", ".", *selected, "--detailed-exitcode").exit_code == 3
+    done = [a["account"] for a in waiting["accounts"] if not a["steps"] and not a["error"]]
+    assert run("plan", ".", "--account", str(done[0]), "--detailed-exitcode").exit_code == 0

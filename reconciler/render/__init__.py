@@ -55,13 +55,27 @@ def account_header(account: AccountPlan) -> str:
 
 
 def plan_summary(plan: Plan) -> str:
-    """'22 steps (17 api, 4 manual, 1 approval) in 7 of 8 accounts' or 'No changes: ...'."""
+    """'22 steps (17 api, 4 manual, 1 approval) in 7 of 8 accounts' or 'No changes: ...'.
+
+    Never "no changes" when an account could not be planned: its changes are unknown.
+    """
     total = len(plan.steps)
     accounts = len(plan.accounts)
+    failed = sum(1 for a in plan.accounts if a.error)
+    cannot = f"{plural(failed, 'account')} cannot be planned" if failed else ""
     if not total:
+        if failed:
+            matching = accounts - failed
+            rest = (
+                f"; {plural(matching, 'other account')} {'matches' if matching == 1 else 'match'} the config"
+                if matching
+                else ""
+            )
+            return f"Nothing planned: {cannot}{rest}"
         return f"No changes: {'the account matches' if accounts == 1 else f'all {accounts} accounts match'} the config"
     changed = sum(1 for a in plan.accounts if a.steps)
-    return f"{plural(total, 'step')} ({counts_words(plan.summary())}) in {changed} of {plural(accounts, 'account')}"
+    summary = f"{plural(total, 'step')} ({counts_words(plan.summary())}) in {changed} of {plural(accounts, 'account')}"
+    return f"{summary}; {cannot}" if failed else summary
 
 
 def matching_words(plan: Plan) -> str | None:

@@ -13,7 +13,6 @@ from reconciler.render import (
     inert,
     matching_words,
     plan_summary,
-    plural,
     seat_words,
     symbol,
     title,
@@ -78,10 +77,8 @@ def render_text(plan: Plan, color: bool = False) -> str:
     if matching:
         lines.append(matching)
     summary = f"Plan: {plan_summary(plan)}" if plan.steps else plan_summary(plan)
-    failed = sum(1 for a in plan.accounts if a.error)
-    if failed:
-        summary += paint(f"; {plural(failed, 'account')} cannot be planned", "error", color)
-    lines.append(summary + ".")
+    failed = any(a.error for a in plan.accounts)
+    lines.append(paint(summary + ".", "error", color) if failed else summary + ".")
     lines.append(f"Paid seats: {seat_words(plan.seats)}.")
     for account in plan.accounts:
         if account.seats.freed or account.seats.taken:
