@@ -169,3 +169,37 @@ def test_a_headline_never_says_no_changes_when_an_account_could_not_be_planned()
     for rendered in (text, markdown):
         assert "No changes" not in rendered
         assert "Nothing planned: 1 account cannot be planned; 1 other account matches" in rendered
+
+
+def test_a_comment_too_big_for_github_keeps_failures_first_and_says_what_is_missing() -> None:
+    from dataclasses import replace as copy
+
+    from reconciler.model import ReadFailure
+    from reconciler.render.markdown import COMMENT_LIMIT
+
+    base = sample_plan()
+    (account,) = base.accounts
+    many = [copy(account, account=account.account + n) for n in range(600)]
+    failed = build_plan(
+        [(DesiredAccount(99_999, "Zinnia", {}, actor=ACTOR), ReadFailure("cannot read: 503"))],
+        PARTNER,
+        CATALOGUE,
+        EVERYTHING,
+    ).accounts
+    plan = copy(base, accounts=(*many, *failed))
+    text = render_markdown(plan)
+    assert len(text) <= COMMENT_LIMIT
+    assert text.startswith("<!-- reconciler-plan -->\n### reconciler plan")
+    assert "; 1 account cannot be planned." in text
+    # The failed account is shown, and first, although its id is the largest.
+    statuses = "❌|⚠️|✅|⏳|✋|📝"  # the summary table's status column
+    rows = [line for line in text.splitlines() if re.search(rf"\(\d+\) \| ({statuses})", line)]
+    assert "Zinnia (99999)" in rows[0]
+    shown = len(rows)
+    hidden = 601 - shown
+    assert 0 < hidden < 601
+    steps = len(account.steps) * hidden
+    assert f"**{hidden} more accounts with {steps} steps not shown:**" in text
+    # A plan that fits is not cut.
+    small = copy(base, accounts=tuple(many[:3]))
+    assert "not shown" not in render_markdown(small)

@@ -79,26 +79,67 @@ def render_account(account: AccountPlan) -> list[str]:
     return lines
 
 
-def render_markdown(plan: Plan) -> str:
+#: GitHub refuses an issue or pull-request comment longer than this, in characters.
+COMMENT_LIMIT = 65_536
+
+
+def render_markdown(plan: Plan, limit: int = COMMENT_LIMIT) -> str:
+    """The comment; at most ``limit`` characters.
+
+    When the whole plan does not fit, the accounts that could not be planned come
+    first, then as many others as fit, and a line says how many are not shown and
+    where the whole plan is.
+    """
     changed = [a for a in plan.accounts if a.steps or a.error or a.warnings]
+    whole = _comment(plan, changed, [])
+    if len(whole) <= limit:
+        return whole
+    ordered = sorted(changed, key=lambda a: (a.error is None, a.account))
+    sizes = [len("\n".join([_row(a), *render_account(a)])) + 2 for a in ordered]
+    budget = limit - len(_comment(plan, [], ordered))
+    shown = 0
+    while shown < len(ordered) and sizes[shown] <= budget:
+        budget -= sizes[shown]
+        shown += 1
+    while True:  # the sizes are close estimates; make sure
+        text = _comment(plan, ordered[:shown], ordered[shown:])
+        if len(text) <= limit or shown == 0:
+            return text
+        shown -= 1
+
+
+def _row(account: AccountPlan) -> str:
+    c = account.summary()
+    freed = ", ".join(f"{k} {v}" for k, v in sorted(account.seats.freed.items()) if v)
+    taken = ", ".join(f"{k} {v}" for k, v in sorted(account.seats.taken.items()) if v)
+    return (
+        f"| {escape(account.name)} ({account.account}) | {status(account)} | {len(account.steps)}"
+        f" | {c['api']} | {c['manual']} | {c['approval']} | {account.removals}"
+        f" | {freed or '–'} | {taken or '–'} |"
+    )
+
+
+def _comment(plan: Plan, shown: list[AccountPlan], hidden: list[AccountPlan]) -> str:
     summary = plan_summary(plan)
     lines = [MARKER, "### reconciler plan", "", f"**{summary}.**", ""]
-    if changed:
+    if hidden:
+        steps = sum(len(a.steps) for a in hidden)
+        lines += [
+            f"**{len(hidden)} more account{'s' if len(hidden) != 1 else ''} with"
+            f" {steps} step{'s' if steps != 1 else ''} not shown:** GitHub comments hold at most"
+            f" {COMMENT_LIMIT:,} characters. The whole plan is in the saved plan file"
+            " (`reconciler plan --out plan.json`, then `reconciler show plan.json`) or the CI"
+            " job's artifact.",
+            "",
+        ]
+    if shown:
         lines += [
             "| Account | Status | Steps | API | Manual | Approval | Removals | Paid seats freed | Paid seats taken |",
             "|---|---|---:|---:|---:|---:|---:|---|---|",
         ]
-        for account in changed:
-            c = account.summary()
-            freed = ", ".join(f"{k} {v}" for k, v in sorted(account.seats.freed.items()) if v)
-            taken = ", ".join(f"{k} {v}" for k, v in sorted(account.seats.taken.items()) if v)
-            lines.append(
-                f"| {escape(account.name)} ({account.account}) | {status(account)} | {len(account.steps)}"
-                f" | {c['api']} | {c['manual']} | {c['approval']} | {account.removals}"
-                f" | {freed or '–'} | {taken or '–'} |"
-            )
+        lines += [_row(account) for account in shown]
         lines.append("")
-        for account in changed:
+        for account in shown:
             lines += render_account(account)
     matching = matching_words(plan)
     if matching:
