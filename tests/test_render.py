@@ -203,3 +203,9 @@ def test_a_comment_too_big_for_github_keeps_failures_first_and_says_what_is_miss
     # A plan that fits is not cut.
     small = copy(base, accounts=tuple(many[:3]))
     assert "not shown" not in render_markdown(small)
+
+
+def test_the_comment_shows_control_and_bidi_characters_escaped() -> None:
+    text = render_markdown(hostile_plan())
+    assert raw_controls(text) == []
+    assert "\\u202e" in text

@@ -12,6 +12,7 @@ from reconciler.plan import AccountPlan, Plan, Step
 from reconciler.render import (
     account_header,
     change_words,
+    inert,
     matching_words,
     plan_summary,
     seat_words,
@@ -24,8 +25,8 @@ _SPECIAL = re.compile(r"([\\`*_\[\]|<>~])")
 
 
 def escape(text: object) -> str:
-    """Markdown- and HTML-inert text, on one line."""
-    flat = " ".join(str(text).split())
+    """Markdown- and HTML-inert text, on one line, with control and bidi characters escaped."""
+    flat = inert(" ".join(str(text).split()))
     return _SPECIAL.sub(r"\\\1", flat.replace("&", "&amp;"))
 
 
