@@ -23,6 +23,7 @@ import click
 
 from reconciler.collector import gc_paused
 from reconciler.config import load_config
+from reconciler.config.rules import LOOPBACK
 from reconciler.engine import (
     apply_plan,
     check_fresh,
@@ -673,7 +674,7 @@ def sandbox_serve_command(
         actor=config.partner.actor,
         max_body=max_body or MAX_BODY,
     )
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if host not in LOOPBACK:
         click.echo(f"warning: listening on {host}, not loopback", err=True)
     with open_store(config, must_exist=True) as store:
         serve(SandboxAPI(store, settings), host, port, lambda url: click.echo(f"serving on {url}"))

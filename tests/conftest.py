@@ -1,9 +1,16 @@
-"""Hypothesis profiles: CI runs a bounded number of examples; ``--hypothesis-profile=long`` runs many."""
+"""Shared fixtures: Hypothesis profiles (CI bounded; ``--hypothesis-profile=long`` runs many), a private cache, the rich fleet served."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, settings
+
+from reconciler.sandbox.http.server import ServedSandbox
+from reconciler.sandbox.store import Store
+from tests.served import FleetFiles, rich_fleet, serving, write_fleet
 
 settings.register_profile(
     "ci",
@@ -26,3 +33,16 @@ def _private_cache(
 ) -> None:
     """Locks and anything else kept in the user's cache stay inside the test's own folder."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FleetFiles:
+    """The rich fleet of the hubspot tests, its tokens in the environment."""
+    return write_fleet(rich_fleet(), tmp_path / "fleet", monkeypatch)
+
+
+@pytest.fixture
+def served(files: FleetFiles) -> Iterator[tuple[ServedSandbox, Store]]:
+    """``sandbox serve`` over the fleet, in a thread."""
+    with serving(files) as running:
+        yield running

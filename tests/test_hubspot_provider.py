@@ -51,17 +51,6 @@ BETA = VERSIONS["2026-09-beta"]
 USERS = BETA.collection
 
 
-@pytest.fixture
-def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FleetFiles:
-    return write_fleet(rich_fleet(), tmp_path / "fleet", monkeypatch)
-
-
-@pytest.fixture
-def served(files: FleetFiles) -> Iterator[tuple[ServedSandbox, Store]]:
-    with serving(files) as running:
-        yield running
-
-
 @contextmanager
 def open_hubspot(
     files: FleetFiles, url: str, retry: RetryPolicy = FAST_RETRY, **options: Any

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,7 +23,7 @@ from reconciler.providers.hubspot import HubSpotProvider
 from reconciler.providers.hubspot.client import Credential, HubSpotClient
 from reconciler.sandbox.http.server import ServedSandbox
 from reconciler.sandbox.store import Store
-from tests.served import FleetFiles, rich_fleet, serving, token_env, token_for, write_fleet
+from tests.served import FleetFiles, rich_fleet, token_env, token_for, write_fleet
 
 #: A token no server knows, shaped like a real one.
 UNKNOWN = "pat-eu1-0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -45,14 +44,9 @@ class Transcript:
 
 @pytest.fixture
 def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FleetFiles:
+    """As the shared fixture, and run from the test's own folder (plans are written there)."""
     monkeypatch.chdir(tmp_path)
     return write_fleet(rich_fleet(), tmp_path / "fleet", monkeypatch)
-
-
-@pytest.fixture
-def served(files: FleetFiles) -> Iterator[tuple[ServedSandbox, Store]]:
-    with serving(files) as running:
-        yield running
 
 
 @pytest.fixture
