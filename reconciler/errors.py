@@ -1,4 +1,4 @@
-"""The exception tree. ``cli.py`` turns every one of them into a message and an exit code.
+"""The exception tree. the ``cli`` package turns every one of them into a message and an exit code.
 
     ReconcilerError
     ├── ConfigError        bad input, with the places it is about (Diagnostic list)

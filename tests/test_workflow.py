@@ -284,7 +284,7 @@ def test_sandbox_export_leaves_tokens_out_unless_asked(example: Path) -> None:
 def test_colour_only_on_a_terminal_without_no_color(
     monkeypatch: pytest.MonkeyPatch, tty: bool, no_color: str | None, expected: bool
 ) -> None:
-    from reconciler import cli
+    from reconciler.cli import options as cli
 
     monkeypatch.setattr(cli.sys.stdout, "isatty", lambda: tty, raising=False)
     if no_color is None:

@@ -1,0 +1,168 @@
+"""`validate`, `plan`, `show` and `import`: the commands that change nothing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler.cli.app import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_WAITING,
+    echo_json,
+    handle_errors,
+    main,
+)
+from reconciler.cli.options import ACCOUNT, FORMAT, SHARD, planned, render
+from reconciler.collector import gc_paused
+from reconciler.config import load_config
+from reconciler.engine import open_provider, read_states, select_accounts
+from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.importer import import_document, import_documents
+from reconciler.model import AccountState, ReadFailure
+from reconciler.plan import REQUEST_ACCESS
+from reconciler.planfile import load_plan_file, write_plan_file
+from reconciler.render import plural
+
+
+@main.command("validate")
+@click.argument("path", type=click.Path())
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object with `valid`, `diagnostics` and `summary` on stdout.",
+)
+@handle_errors
+def validate_command(path: str, fmt: str) -> None:
+    """Check the config against the schema and the business rules. Reads no current state."""
+    from reconciler.config import check_config
+
+    result = check_config(path)
+    for warning in result.warnings:  # valid, but probably not meant; the exit code stays
+        click.echo(f"warning: {warning}", err=True)
+    config = result.config
+    accounts = len(config.accounts) if config else 0
+    users = sum(len(account.users) for account in config.accounts) if config else 0
+    if fmt == "json":
+        summary = {
+            "files": len(result.files),
+            "accounts": accounts,
+            "users": users,
+            "problems": len(result.diagnostics),
+        }
+        diagnostics = [diagnostic.to_data() for diagnostic in result.diagnostics]
+        echo_json({"valid": result.valid, "diagnostics": diagnostics, "summary": summary})
+        if not result.valid:
+            sys.exit(EXIT_ERROR)
+        return
+    if config is None:
+        raise ConfigError(result.diagnostics)
+    click.echo(
+        f"OK: {plural(accounts, 'account')}, {plural(users, 'user')}"
+        f" in {plural(len(result.files), 'file')}"
+    )
+
+
+@main.command("plan")
+@click.argument("path", type=click.Path())
+@FORMAT
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Save the plan (JSON) for `apply --plan`."
+)
+@ACCOUNT
+@SHARD
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there is nothing to do, 2 when the tool would change something, 3 when"
+    " only manual or approval steps wait on people, 1 on error.",
+)
+@handle_errors
+def plan_command(
+    path: str,
+    fmt: str,
+    out: str | None,
+    accounts: tuple[int, ...],
+    shard: tuple[int, int] | None,
+    detailed_exitcode: bool,
+) -> None:
+    """Read current state, diff, and print the ordered plan. Changes nothing."""
+    with gc_paused():  # see planned()
+        config = load_config(path)
+        with open_provider(config) as provider:
+            plan = planned(path, config, provider, accounts, shard)
+    if out:
+        write_plan_file(plan, out)
+    click.echo(render(plan, fmt), nl=False)
+    if out:
+        click.echo(
+            f"Saved the plan to {out}; apply it with: reconciler apply --plan {out}", err=True
+        )
+    failed = [a for a in plan.accounts if a.error]
+    if failed:
+        click.echo(
+            f"error: {plural(len(failed), 'account')} cannot be planned: {', '.join(str(a.account) for a in failed)}",
+            err=True,
+        )
+        sys.exit(EXIT_ERROR)
+    if detailed_exitcode and plan.steps:
+        # A drift alarm tells "the tool would change something" (an api step, or an
+        # access request it can still send) from "people must act".
+        sends = REQUEST_ACCESS in provider.capabilities.step_types
+        automatic = any(
+            step.channel == "api"
+            or (
+                sends
+                and step.type == REQUEST_ACCESS
+                and step.after is not None
+                and step.after.partner_access == "pending"
+            )
+            for step in plan.steps
+        )
+        sys.exit(EXIT_CHANGES if automatic else EXIT_WAITING)
+
+
+@main.command("show")
+@click.argument("planfile", type=click.Path(dir_okay=False))
+@FORMAT
+@handle_errors
+def show_command(planfile: str, fmt: str) -> None:
+    """Render a saved plan."""
+    click.echo(render(load_plan_file(planfile), fmt), nl=False)
+
+
+@main.command("import")
+@click.argument("path", type=click.Path())
+@ACCOUNT
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Write one YAML file per account here."
+)
+@handle_errors
+def import_command(path: str, accounts: tuple[int, ...], out: str | None) -> None:
+    """Write the current state of the accounts as config YAML."""
+    config = load_config(path)
+    with open_provider(config) as provider:
+        pairs = read_states(provider, select_accounts(config, accounts))
+    failed = [(a.id, s) for a, s in pairs if isinstance(s, ReadFailure)]
+    for account_id, failure in failed:
+        click.echo(f"error: account {account_id}: {failure.message}", err=True)
+    states = [s for _, s in pairs if isinstance(s, AccountState)]
+    if out:
+        documents = import_documents(states, config)
+        for account_id, text in documents:
+            target = Path(out) / f"{account_id}.yaml"
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise ReconcilerError(f"{target}: cannot write: {exc.strerror}") from exc
+        click.echo(f"wrote {plural(len(documents), 'account file')} to {out}", err=True)
+    else:
+        click.echo(import_document(states, config), nl=False)
+    if failed:
+        sys.exit(EXIT_ERROR)

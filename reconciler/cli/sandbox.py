@@ -1,0 +1,210 @@
+"""`sandbox seed|export|approve|serve`: the embedded sandbox from the command line."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+
+from reconciler.cli.app import handle_errors, sandbox
+from reconciler.config import load_config
+from reconciler.config.rules import LOOPBACK
+
+
+@sandbox.command("seed")
+@click.argument("path", type=click.Path())
+@click.argument("snapshot", type=click.Path())
+@handle_errors
+def sandbox_seed_command(path: str, snapshot: str) -> None:
+    """Load a current-state SNAPSHOT into the sandbox of the config at PATH.
+
+    Accounts in the snapshot replace those with the same id; others stay.
+    """
+    from reconciler.providers.sandbox import sandbox_path
+    from reconciler.sandbox.snapshot import load_snapshot
+    from reconciler.sandbox.store import Store
+
+    config = load_config(path)
+    data = load_snapshot(snapshot)
+    target = sandbox_path(config.provider)
+    with Store(target) as store:
+        store.seed(data, config.partner)
+    accounts = len(data["accounts"])
+    users = sum(len(account.get("users") or ()) for account in data["accounts"])
+    click.echo(
+        f"seeded {accounts} account{'s' * (accounts != 1)}, "
+        f"{users} user{'s' * (users != 1)} into {target}"
+    )
+
+
+@sandbox.command("export")
+@click.argument("path", type=click.Path())
+@click.option("--with-tokens", is_flag=True, help="Include the accounts' API tokens (secrets).")
+@handle_errors
+def sandbox_export_command(path: str, with_tokens: bool) -> None:
+    """Print the sandbox of the config at PATH as a snapshot (YAML).
+
+    API tokens are left out unless --with-tokens: output never carries a secret by default.
+    """
+    import yaml
+
+    from reconciler.providers.sandbox import open_store
+
+    with open_store(load_config(path), must_exist=True) as store:
+        data = store.export()
+    header = "# The sandbox's current state (reconciler sandbox export).\n"
+    if not with_tokens:
+        for account in data.get("accounts", []):
+            account.pop("tokens", None)
+        header += "# API tokens are left out: seeding this file drops them; export --with-tokens keeps them.\n"
+    body = yaml.safe_dump({"version": 1, **data}, sort_keys=False, allow_unicode=True, width=100)
+    click.echo(header + body, nl=False)
+
+
+@sandbox.command("approve")
+@click.argument("path", type=click.Path())
+@click.argument("account_id", type=int)
+@handle_errors
+def sandbox_approve_command(path: str, account_id: int) -> None:
+    """Approve the partner's access request, as the client of ACCOUNT_ID would."""
+    from reconciler.providers.sandbox import open_store
+
+    config = load_config(path)
+    desired = config.account(account_id)
+    actor = desired.actor if desired is not None and desired.actor else config.partner.actor
+    with open_store(config, must_exist=True) as store:
+        store.approve(account_id, actor)
+    click.echo(
+        f"account {account_id}: approved access for {actor}: Partner Admin on the partner seat"
+    )
+
+
+@sandbox.command("serve")
+@click.argument("path", type=click.Path())
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="0 picks a free port.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Listen here; anything but loopback opens the sandbox to the network.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Requests per token per window (HubSpot: 100, or 190 on higher tiers).",
+)
+@click.option(
+    "--window-ms",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="The rolling window, in milliseconds.",
+)
+@click.option(
+    "--daily-limit",
+    type=click.IntRange(min=1),
+    default=250_000,
+    show_default=True,
+    help="Requests per account per day, counted from midnight in the account's time zone.",
+)
+@click.option(
+    "--time-zone",
+    help="The accounts' time zone (IANA name; default America/New_York), shown in account"
+    " details; their day starts at midnight there.",
+)
+@click.option(
+    "--retry-after/--no-retry-after",
+    default=True,
+    show_default=True,
+    help="Send Retry-After with 429 answers.",
+)
+@click.option(
+    "--error-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of requests answered 500 or 503.",
+)
+@click.option(
+    "--throttle-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of requests answered 429 whatever the window holds.",
+)
+@click.option(
+    "--drop-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of connections closed without an answer.",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="Seconds added before every answer.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault switches.")
+@click.option(
+    "--max-body",
+    type=click.IntRange(min=1),
+    help="The largest request body, in bytes (default 1 MiB); a larger one is answered 413.",
+)
+@handle_errors
+def sandbox_serve_command(
+    path: str,
+    port: int,
+    host: str,
+    rate_limit: int,
+    window_ms: int,
+    daily_limit: int,
+    time_zone: str | None,
+    retry_after: bool,
+    error_rate: float,
+    throttle_rate: float,
+    drop_rate: float,
+    latency: float,
+    seed: int,
+    max_body: int | None,
+) -> None:
+    """Serve the sandbox of the config at PATH as a HubSpot-compatible API.
+
+    Point the hubspot provider at it (`base_url`) or any HubSpot client; the
+    tokens are those of the sandbox's snapshot. Stop it with Ctrl-C.
+    """
+    from reconciler.providers.hubspot.versions import DEFAULT_SEAT_NAMES, DEFAULT_TIME_ZONE
+    from reconciler.providers.sandbox import open_store
+    from reconciler.sandbox.http.faults import Faults
+    from reconciler.sandbox.http.ratelimit import RateLimits
+    from reconciler.sandbox.http.server import SandboxAPI, serve
+    from reconciler.sandbox.http.settings import MAX_BODY, ServerSettings
+    from reconciler.sandbox.http.shapes import DEFAULT_PARTNER_ADMIN_ROLE
+
+    time_zone = time_zone or DEFAULT_TIME_ZONE
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise click.BadParameter(
+            f"unknown time zone {time_zone!r}", param_hint="--time-zone"
+        ) from exc
+    config = load_config(path)
+    options = config.provider.options
+    settings = ServerSettings(
+        limits=RateLimits(rate_limit, window_ms, daily_limit, retry_after),
+        time_zone=time_zone,
+        faults=Faults(error_rate, throttle_rate, drop_rate, latency, seed),
+        partner_admin_role=str(options.get("partner_admin_role") or DEFAULT_PARTNER_ADMIN_ROLE),
+        seat_names={**DEFAULT_SEAT_NAMES, **(options.get("seat_names") or {})},
+        actor=config.partner.actor,
+        max_body=max_body or MAX_BODY,
+    )
+    if host not in LOOPBACK:
+        click.echo(f"warning: listening on {host}, not loopback", err=True)
+    with open_store(config, must_exist=True) as store:
+        serve(SandboxAPI(store, settings), host, port, lambda url: click.echo(f"serving on {url}"))
