@@ -526,14 +526,29 @@ def test_read_bytes_reads_up_to_the_limit_and_no_further(tmp_path: Path) -> None
     )
 
 
-def test_a_big_snapshot_beside_the_config_is_skipped_by_its_modeline(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "name", ["snapshot.yaml", "snapshot.yml", "state/prod.snapshot.yaml", "x.snapshot.yml"]
+)
+def test_snapshots_are_never_read_as_config_by_their_name(tmp_path: Path, name: str) -> None:
+    """Not by sniffing their bytes: a big snapshot anywhere in the tree is not even opened."""
     config = hostile_config(tmp_path)
-    snapshot = config / "snapshot.yaml"
-    snapshot.write_text("# yaml-language-server: $schema=../schemas/snapshot.schema.json\n")
-    with open(snapshot, "ab") as grow:
-        grow.truncate(MAX_FILE_BYTES + 1)
+    snapshot = config / name
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
+    with open(snapshot, "wb") as grow:
+        grow.truncate(MAX_FILE_BYTES + 1)  # a config file this big would be refused
     result = check_config(config)
     assert result.diagnostics == [] and len(result.files) == 2
+
+
+@pytest.mark.parametrize("name", ["state.yaml", "snapshots.yaml", "my-snapshot.yaml"])
+def test_a_snapshot_the_provider_names_must_be_named_as_one(tmp_path: Path, name: str) -> None:
+    config = hostile_config(tmp_path)
+    (config / "provider.yaml").write_text(f"provider: {{type: sandbox, snapshot: {name}}}\n")
+    result = check_config(config)
+    assert [(Path(d.file).name, d.pointer) for d in result.diagnostics] == [
+        ("provider.yaml", "/provider/snapshot")
+    ]
+    assert "snapshot.yaml or *.snapshot.yaml" in result.diagnostics[0].message
 
 
 def test_the_bench_corpus_is_far_inside_the_limits(tmp_path: Path) -> None:

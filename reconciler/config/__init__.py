@@ -23,7 +23,7 @@ from pathlib import Path
 from reconciler.catalog import load_catalogue
 from reconciler.collector import gc_paused
 from reconciler.config.desired import build_config
-from reconciler.config.files import find_yaml_files, read_bytes, read_head
+from reconciler.config.files import find_yaml_files, read_bytes
 from reconciler.config.loader import LoadedDocument, parse_yaml
 from reconciler.config.rules import check_lookalikes, check_rules, check_whole, collect
 from reconciler.config.schema import validate_documents
@@ -102,60 +102,15 @@ def _check(root: str, warn: bool) -> Validation:
 def _read(
     files: list[str], diagnostics: list[Diagnostic]
 ) -> tuple[list[LoadedDocument], tuple[str, ...]]:
-    """Parse the files, leaving out a snapshot the provider block names (it is not config).
-
-    Files that may declare the provider are parsed first, so the snapshot, which
-    can be as big as the whole config, is never parsed here at all.
-    """
-    raws: dict[str, bytes] = {}
-    excluded: set[str] = set()
+    """Parse the files; those that cannot be read or parsed add their diagnostics."""
+    parsed: list[LoadedDocument] = []
     for file in files:
         raw = read_bytes(file)
         if isinstance(raw, Diagnostic):
             diagnostics.append(raw)
-            # A snapshot may be bigger than a config file may be: look at its head only.
-            if _declares_snapshot(read_head(file)):
-                excluded.add(os.path.realpath(file))
-        else:
-            raws[file] = raw
-    parsed: dict[str, LoadedDocument] = {}
-    for file, raw in raws.items():
-        if _declares_snapshot(raw):
-            excluded.add(os.path.realpath(file))
-    first = [file for file, raw in raws.items() if b"provider" in raw and b"snapshot" in raw]
-    for file in first + [file for file in raws if file not in first]:
-        if excluded and os.path.realpath(file) in excluded:
             continue
-        document, problems = parse_yaml(raws[file], file)
+        document, problems = parse_yaml(raw, file)
         diagnostics.extend(problems)
         if document is not None:
-            parsed[file] = document
-            excluded.update(_snapshot_paths(document))
-    if excluded:
-        files = [file for file in files if os.path.realpath(file) not in excluded]
-        diagnostics[:] = [d for d in diagnostics if os.path.realpath(d.file) not in excluded]
-    kept = tuple(files)
-    return [parsed[file] for file in kept if file in parsed], kept
-
-
-def _declares_snapshot(raw: bytes) -> bool:
-    """A file whose editor modeline names the snapshot schema is a snapshot, not config.
-
-    So a snapshot kept beside the config is skipped even when no provider block
-    names it (for example after switching the provider to ``hubspot``).
-    """
-    for line in raw[:1024].splitlines():
-        stripped = line.strip()
-        if not stripped.startswith(b"#"):
-            return False
-        if b"yaml-language-server:" in stripped and stripped.endswith(b"snapshot.schema.json"):
-            return True
-    return False
-
-
-def _snapshot_paths(document: LoadedDocument) -> set[str]:
-    provider = document.data.get("provider")
-    snapshot = provider.get("snapshot") if isinstance(provider, dict) else None
-    if isinstance(snapshot, str) and "\0" not in snapshot:  # the rules report a NUL
-        return {os.path.realpath(os.path.join(os.path.dirname(document.file), snapshot))}
-    return set()
+            parsed.append(document)
+    return parsed, tuple(files)

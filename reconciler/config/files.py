@@ -27,8 +27,16 @@ MAX_FILE_BYTES = 16 * _MIB
 #: Largest snapshot file (:func:`load_yaml_documents`): a sandbox holding the state of
 #: 1,000 accounts x 50 users takes about 14 MB in one file.
 MAX_SNAPSHOT_BYTES = 64 * _MIB
-#: Bytes of a file's head searched for the snapshot modeline.
-HEAD_BYTES = 1024
+#: Current-state snapshots are not configuration: files named ``snapshot.yaml`` or
+#: ``*.snapshot.yaml`` (or ``.yml``) are never read as config, wherever they are in the tree.
+SNAPSHOT_NAMES = ("snapshot.yaml", "snapshot.yml")
+SNAPSHOT_SUFFIXES = (".snapshot.yaml", ".snapshot.yml")
+
+
+def is_snapshot_name(path: str) -> bool:
+    """Whether ``path`` is named as a snapshot (``snapshot.yaml``, ``x.snapshot.yml``, ...)."""
+    name = os.path.basename(path)
+    return name in SNAPSHOT_NAMES or name.endswith(SNAPSHOT_SUFFIXES)
 
 
 def find_yaml_files(path: str | Path) -> tuple[list[str], list[Diagnostic]]:
@@ -37,7 +45,8 @@ def find_yaml_files(path: str | Path) -> tuple[list[str], list[Diagnostic]]:
     A path given as a file is used wherever it is. Under a directory (the root),
     only regular files inside the root are used:
 
-    - hidden entries (``.reconciler/``, ``.git``) are skipped below the top level;
+    - hidden entries (``.reconciler/``, ``.git``) are skipped below the top level, and so
+      are snapshots (:func:`is_snapshot_name`), which hold current state, not config;
     - a symlink is followed only when its real path stays inside the root; one that
       leaves it is reported, and what it points to is never opened;
     - each real directory is walked once and each real file listed once, under the
@@ -122,7 +131,7 @@ class _Walk:
                         if child_real not in self.dirs:
                             self.dirs[child_real] = child
                             subdirectories.append((child, child_real))
-                    elif name.endswith(YAML_SUFFIXES):
+                    elif name.endswith(YAML_SUFFIXES) and not is_snapshot_name(name):
                         if entry.is_file(follow_symlinks=False):
                             self.files.setdefault(child_real, child)
                         else:
@@ -135,7 +144,7 @@ class _Walk:
 
     def link(self, link: str, parent_real: str) -> None:
         """Follow one symlink if it stays inside the root and reaches something new."""
-        is_yaml = link.endswith(YAML_SUFFIXES)
+        is_yaml = link.endswith(YAML_SUFFIXES) and not is_snapshot_name(link)
         try:
             status = os.stat(link)  # stat, never open: the target may be a pipe or outside
         except FileNotFoundError:
@@ -193,19 +202,6 @@ def read_bytes(file: str, max_bytes: int = MAX_FILE_BYTES) -> bytes | Diagnostic
     if len(raw) > max_bytes:
         return _too_big(file, None, max_bytes)
     return raw
-
-
-def read_head(file: str, size: int = HEAD_BYTES) -> bytes:
-    """The first bytes of a regular file (of any size); empty when it cannot be read."""
-    opened = _open_regular(file, None)
-    if isinstance(opened, Diagnostic):
-        return b""
-    stream, _ = opened
-    with stream:
-        try:
-            return stream.read(size)
-        except OSError:
-            return b""
 
 
 def _open_regular(file: str, max_bytes: int | None) -> tuple[BinaryIO, int] | Diagnostic:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler.config.characters import describe, differences, skeleton
+from reconciler.config.files import is_snapshot_name
 from reconciler.config.loader import LoadedDocument, escape_pointer_token
 from reconciler.errors import Diagnostic
 from reconciler.model import Location, Partner, user_key
@@ -221,6 +222,13 @@ def _check_paths(block: Declared) -> Iterator[Diagnostic]:
         value = block.data.get(key)
         if isinstance(value, str) and "\0" in value:
             yield block.diagnostic(f"/{key}", "a file path cannot contain a NUL character")
+    snapshot = block.data.get("snapshot")
+    if isinstance(snapshot, str) and "\0" not in snapshot and not is_snapshot_name(snapshot):
+        yield block.diagnostic(
+            "/snapshot",
+            f"{snapshot!r}: name a snapshot snapshot.yaml or *.snapshot.yaml (or .yml), so"
+            " that it is never read as configuration",
+        )
     url = block.data.get("base_url")
     if isinstance(url, str):
         problem = url_problem(url)
