@@ -81,19 +81,6 @@ class ApplyReport:
         return tuple(o for a in self.accounts for o in a.outcomes if o.status == Status.PENDING)
 
 
-MANUAL_MARK = "; manual: "
-
-
-def manual_reason(step: p.Step) -> str:
-    """Why a ``manual`` step is left to a person, as the planner put it.
-
-    The one place that knows how the planner joins it to ``Step.reason``; it goes
-    when the step carries the manual reason in a field of its own. Only shown:
-    what happens never depends on it.
-    """
-    return step.reason.rpartition(MANUAL_MARK)[2]
-
-
 @dataclass
 class _Attempt:
     """One account's steps, done in order by one worker."""
@@ -109,7 +96,7 @@ class _Attempt:
             return self._approval(step)
         if step.channel == "manual":
             self.held.add(step.id)
-            return StepOutcome(step, Status.PENDING, "to do by hand: " + manual_reason(step))
+            return StepOutcome(step, Status.PENDING, f"to do by hand: {step.manual_reason}")
         if self.held.intersection(step.depends_on):
             self.held.add(step.id)
             return StepOutcome(step, Status.WAITING, "waits for a step done by hand")

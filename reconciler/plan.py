@@ -12,11 +12,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.cost import SeatPrices
 from reconciler.errors import PlanError
+from reconciler.fleet import fleet_data
 from reconciler.steps import KINDS, Fields, StepKind, StepType, kind_of
 from reconciler.steps import STEP_TYPES as STEP_TYPES
 
 FORMAT_VERSION = 2
+#: How a plan file joins a manual step's ``manual_reason`` to its ``reason``: the file
+#: keeps one ``reason`` text (what a reviewer reads); in memory they are two fields.
+MANUAL_MARK = "; manual: "
 
 # The step types under their old names, for callers written before StepType.
 REQUEST_ACCESS = StepType.REQUEST_ACCESS
@@ -53,6 +58,8 @@ class Step:
     depends_on: tuple[str, ...] = ()
     instructions: tuple[str, ...] = ()
     source: str | None = None
+    #: Why a ``manual`` step is left to a person (the API cannot, or the actor may not).
+    manual_reason: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -68,6 +75,13 @@ class Step:
     def kind(self) -> StepKind:
         return KINDS[self.type]
 
+    @property
+    def why(self) -> str:
+        """The reason as shown, with why a person must do it when they must."""
+        if self.manual_reason is None:
+            return self.reason
+        return f"{self.reason}{MANUAL_MARK}{self.manual_reason}"
+
     def to_data(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -76,7 +90,7 @@ class Step:
             "user": self.user,
             "before": self.before.to_data() if self.before is not None else None,
             "after": self.after.to_data() if self.after is not None else None,
-            "reason": self.reason,
+            "reason": self.why,
             "channel": self.channel,
             "depends_on": list(self.depends_on),
             "instructions": list(self.instructions),
@@ -85,6 +99,11 @@ class Step:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Step:
+        reason, mark, manual = str(data.get("reason", "")).rpartition(MANUAL_MARK)
+        if not mark:
+            reason, manual_reason = manual, None
+        else:
+            manual_reason = manual
         return cls(
             id=data["id"],
             account=int(data["account"]),
@@ -92,11 +111,12 @@ class Step:
             user=data.get("user"),
             before=data.get("before"),
             after=data.get("after"),
-            reason=data.get("reason", ""),
+            reason=reason,
             channel=data.get("channel", "api"),
             depends_on=tuple(data.get("depends_on") or ()),
             instructions=tuple(data.get("instructions") or ()),
             source=data.get("source"),
+            manual_reason=manual_reason,
         )
 
 
@@ -188,6 +208,8 @@ class Plan:
     state_digest: str
     config_digest: str = ""
     config_path: str = ""
+    #: The config's ``seat_prices``: the plan then shows what it changes in seat cost.
+    seat_prices: SeatPrices | None = None
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -224,6 +246,7 @@ class Plan:
             },
             "seats": self.seats.to_data(),
             "accounts": [a.to_data() for a in self.accounts],
+            **fleet_data(self),
         }
 
     def to_json(self) -> str:
@@ -242,6 +265,9 @@ class Plan:
                 state_digest=str(data["state_digest"]),
                 config_digest=str(data.get("config_digest", "")),
                 config_path=str(data.get("config_path", "")),
+                seat_prices=SeatPrices.from_data(data["seat_prices"])
+                if "seat_prices" in data
+                else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"plan file is malformed: {exc}; nothing was changed") from exc

@@ -451,17 +451,13 @@ class AccountPlanner:
 
     def make_step(self, draft: Draft, depends_on: tuple[str, ...], state: AccountState) -> Step:
         """A draft as a step: by the API if the provider and the actor can, else by a person."""
-        channel = "api"
-        reason = draft.reason
+        manual: str | None = None
         if not self.capabilities.executes(draft.type, draft.before, draft.after):
-            channel = "manual"
             limit = self.capabilities.limitation(draft.type, draft.before, draft.after)
-            reason += f"; manual: {limit or f'the {self.provider} API cannot {describe(draft)}'}"
+            manual = limit or f"the {self.provider} API cannot {describe(draft)}"
         else:
-            refusal = actor_refusal(draft, state, self.ctx)
-            if refusal:
-                channel = "manual"
-                reason += f"; manual: {refusal}"
+            manual = actor_refusal(draft, state, self.ctx)
+        channel = "api" if manual is None else "manual"
         step = Step(
             id=p.step_id(self.desired.id, draft.type, draft.email, draft.after),
             account=self.desired.id,
@@ -469,10 +465,11 @@ class AccountPlanner:
             user=draft.email,
             before=draft.before,
             after=draft.after,
-            reason=reason,
+            reason=draft.reason,
             channel=channel,
             depends_on=depends_on,
             source=draft.source,
+            manual_reason=manual,
         )
         if channel == "manual":
             step = replace(step, instructions=manual_instructions(step, self.name))

@@ -407,7 +407,8 @@ def test_a_token_without_write_scope_makes_every_step_manual_and_sends_no_write(
     assert bluebird.steps and {s.channel for s in bluebird.steps} == {"manual"}
     # A step the API could do says it is the token that cannot.
     assert any(
-        "this account's token does not have the settings.users.write scope" in s.reason
+        "this account's token does not have the settings.users.write scope"
+        in (s.manual_reason or "")
         for s in bluebird.steps
     )
     assert not [r for r in log if r.account == 5002 and r.method in ("PUT", "DELETE")]
@@ -473,7 +474,9 @@ def test_turning_off_super_admin_is_a_manual_step_and_sends_nothing(
         log = server.api.requests()
     (step,) = plan.steps
     assert (step.type, step.channel) == (p.SET_ACCESS, "manual")
-    assert "the hubspot API cannot make old@client.example role 'Viewer'" in step.reason
+    assert "the hubspot API cannot make old@client.example role 'Viewer'" in (
+        step.manual_reason or ""
+    )
     assert step.instructions
     (outcome,) = report.accounts[0].outcomes
     assert outcome.status == Status.PENDING
@@ -693,7 +696,9 @@ def test_without_the_billing_scope_paid_seats_are_for_a_person_and_say_why(
     paid = [s for s in cycle.first.steps if s.type == p.SET_SEAT and s.channel == "manual"]
     assert paid
     for step in paid:
-        assert "this account's token does not have the settings.billing.write scope" in step.reason
+        assert "this account's token does not have the settings.billing.write scope" in (
+            step.manual_reason or ""
+        )
     # No seats list without the scope: paid seat counts are unknown, not zero.
     assert not [m for m, path, _ in cycle.sent if path == BETA.seats]
     # Free seats still go by API.

@@ -157,7 +157,7 @@ def test_new_super_admin_is_promoted_before_the_old_one_migrates() -> None:
     # Only a Super Admin makes Super Admins: the Partner Admin actor leaves that to a person.
     promote = next(s for s in result.steps if s.type == p.PROMOTE_SUPER_ADMIN)
     assert promote.channel == "manual"
-    assert "only a Super Admin can add or remove Super Admins" in promote.reason
+    assert "only a Super Admin can add or remove Super Admins" in (promote.manual_reason or "")
     assert promote.instructions
     # The migration frees a paid seat.
     assert result.seats.freed == {"core": 1}
@@ -318,7 +318,7 @@ def test_partner_admin_api_limits_make_manual_steps() -> None:
     ]
     assert (
         "the hubspot API cannot move ana@northwind.agency from the core seat to the partner seat"
-        in result.steps[0].reason
+        in (result.steps[0].manual_reason or "")
     )
 
 

@@ -367,11 +367,11 @@ def test_a_saved_plan_used_elsewhere_says_where_its_config_was(example: Path) ->
 
 
 def test_a_snapshot_outside_the_configuration_directory_is_never_read(example: Path) -> None:
-    secret = example.parent / "runner-secret.yaml"
+    secret = example.parent / "runner-secret.snapshot.yaml"
     secret.write_text("accounts: [{id: 1, name: 'TOP SECRET LINE'}]\n", encoding="utf-8")
     partner = Path("partner.yaml")
     text = partner.read_text(encoding="utf-8").replace(
-        "snapshot: snapshot.yaml", "snapshot: ../runner-secret.yaml"
+        "snapshot: snapshot.yaml", "snapshot: ../runner-secret.snapshot.yaml"
     )
     partner.write_text(text, encoding="utf-8")
     result = run("plan", ".")

@@ -48,7 +48,7 @@ def render_step_row(number: int, step: Step) -> str:
     channel = step.channel if step.channel == "api" else f"**{step.channel}**"
     return (
         f"| {number} | `{symbol(step)}` {escape(title(step))} | {escape(step.user)}"
-        f" | {escape(change_words(step))} | {channel} | {escape(step.reason)} |"
+        f" | {escape(change_words(step))} | {channel} | {escape(step.why)} |"
     )
 
 

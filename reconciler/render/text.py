@@ -44,7 +44,7 @@ def render_step(step: Step, color: bool) -> list[str]:
     lines = [
         head,
         inert(f"      {change_words(step)}"),
-        paint(f"      why: {step.reason}", "dim", color),
+        paint(f"      why: {step.why}", "dim", color),
     ]
     if step.source:
         lines.append(paint(f"      from: {step.source}", "dim", color))
