@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from reconciler.model import (
+    LEAVER_REASON,
+    LEAVERS,
     UNKNOWN_SEAT,
     AccountState,
     DesiredAccount,
@@ -162,9 +164,8 @@ def diff_account(desired: DesiredAccount, current: AccountState) -> list[UserCha
             changes.append(UserChange(key, UNMANAGED, have, None, reason="not in the config"))
         elif want.state == "absent":
             if have is not None:
-                changes.append(
-                    UserChange(key, REMOVE, have, None, source=source, reason="state: absent")
-                )
+                why = LEAVER_REASON if want.origin == LEAVERS else "state: absent"
+                changes.append(UserChange(key, REMOVE, have, None, source=source, reason=why))
         elif have is None:
             target = desired_target(desired, key, None, current.unknown)
             changes.append(

@@ -12,8 +12,9 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from reconciler.apply import AccountReport, ApplyReport, StepOutcome, apply_account
 from reconciler.catalog import load_catalogue
@@ -22,21 +23,31 @@ from reconciler.model import AccountState, Config, DesiredAccount, ReadFailure, 
 from reconciler.plan import REQUEST_ACCESS, AccountPlan, Plan
 from reconciler.planner import account_digest, build_plan, plan_digest
 from reconciler.providers.base import Provider
+from reconciler.render import plural
 
 #: One account and what reading it gave.
 Read: TypeAlias = tuple[DesiredAccount, AccountState | ReadFailure]
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
-def open_provider(config: Config) -> Provider:
-    """The provider named in the config's ``provider`` block; use it in ``with`` to close it."""
+def open_provider(config: Config, parallelism: int | None = None) -> Provider:
+    """The provider named in the config's ``provider`` block; use it in ``with`` to close it.
+
+    ``parallelism``: accounts read, planned or applied at once (``--parallelism``),
+    instead of the provider's own default.
+    """
     if config.provider.type == "sandbox":
         from reconciler.providers.sandbox import SandboxProvider
 
-        return SandboxProvider(config)
+        sandbox = SandboxProvider(config)
+        if parallelism is not None:
+            sandbox.parallelism = parallelism
+        return sandbox
     if config.provider.type == "hubspot":
         from reconciler.providers.hubspot import HubSpotProvider
 
-        return HubSpotProvider(config)
+        return HubSpotProvider(config, parallelism=parallelism)
     raise ReconcilerError(f"unknown provider type {config.provider.type!r}")
 
 
@@ -62,7 +73,7 @@ def select_accounts(
     if missing:
         raise ReconcilerError(
             f"--account {', '.join(map(str, missing))}: not in the config"
-            f" ({len(config.files)} file{'s' if len(config.files) != 1 else ''} read)"
+            f" ({plural(len(config.files), 'file')} read)"
         )
     accounts = [a for a in config.accounts if not account_ids or a.id in account_ids]
     if shard is not None:
@@ -71,8 +82,10 @@ def select_accounts(
     return sorted(accounts, key=lambda a: a.id)
 
 
-def workers_for(provider: Provider, accounts: int) -> int:
-    return max(1, min(provider.parallelism, accounts))
+def workers_for(provider: Provider, accounts: int, workers: int | None = None) -> int:
+    """Threads for ``accounts`` accounts: ``workers`` if given, else the provider's parallelism."""
+    wanted = workers if workers is not None else provider.parallelism
+    return max(1, min(wanted, accounts))
 
 
 def read_states(
@@ -84,19 +97,31 @@ def read_states(
     """Current state of every account; a failed read becomes that account's ReadFailure."""
 
     def read(account: DesiredAccount) -> Read:
-        try:
-            result: AccountState | ReadFailure = provider.read_account(account)
-        except ProviderError as exc:
-            result = ReadFailure(f"cannot read current state: {exc}")
+        pair = read_state(provider, account)
         if progress is not None:
             progress(1)
-        return account, result
+        return pair
 
-    count = workers if workers is not None else workers_for(provider, len(accounts))
-    if count <= 1:
-        return [read(a) for a in accounts]
-    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="read") as pool:
-        return list(pool.map(read, accounts))
+    return for_each(read, accounts, workers_for(provider, len(accounts), workers), "read")
+
+
+def read_state(provider: Provider, account: DesiredAccount) -> Read:
+    """One account's current state, or the ReadFailure that says why it cannot be read."""
+    try:
+        result: AccountState | ReadFailure = provider.read_account(account)
+    except ProviderError as exc:
+        result = ReadFailure(f"cannot read current state: {exc}")
+    return account, result
+
+
+def for_each(
+    action: Callable[[Item], Result], items: Sequence[Item], workers: int, name: str
+) -> list[Result]:
+    """``action`` over ``items`` by ``workers`` threads (1: here, in order); results in order."""
+    if workers <= 1:
+        return [action(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
+        return list(pool.map(action, items))
 
 
 def config_digest(config: Config) -> str:
@@ -124,13 +149,36 @@ def make_plan(
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Plan:
+    """Read, then plan, each account in turn, keeping only its plan.
+
+    An account's current state is released as soon as it is planned, so memory
+    follows the largest account rather than the whole fleet. The plan is the one
+    :func:`plan_of` would make of every account read at once.
+    """
     accounts = select_accounts(config, account_ids, shard)
-    return plan_of(read_states(provider, accounts, workers, progress), config, provider)
+    catalogue = load_catalogue()
+
+    def plan_one(account: DesiredAccount) -> AccountPlan:
+        pair = read_state(provider, account)
+        args = (config.partner, catalogue, provider.capabilities, provider.name)
+        planned = build_plan([pair], *args).accounts[0]
+        if progress is not None:
+            progress(1)
+        return planned
+
+    count = workers_for(provider, len(accounts), workers)
+    account_plans = for_each(plan_one, accounts, count, "plan")
+    return Plan(
+        tuple(account_plans),
+        plan_digest(account_plans),
+        config_digest(config),
+        seat_prices=config.seat_prices,
+    )
 
 
 def plan_of(pairs: Sequence[Read], config: Config, provider: Provider) -> Plan:
     """The plan of these accounts as read (:func:`build_plan` with this config and provider)."""
-    return build_plan(
+    plan = build_plan(
         pairs,
         config.partner,
         load_catalogue(),
@@ -138,6 +186,7 @@ def plan_of(pairs: Sequence[Read], config: Config, provider: Provider) -> Plan:
         provider.name,
         config_digest(config),
     )
+    return replace(plan, seat_prices=config.seat_prices) if config.seat_prices else plan
 
 
 STALE = "stale plan: {what} changed since this plan was made; nothing was changed; run plan again"
@@ -274,10 +323,5 @@ def apply_plan(
         except ReconcilerError as exc:
             return AccountReport(account_plan.account, account_plan.name, error=str(exc))
 
-    count = workers if workers is not None else workers_for(provider, len(work))
-    if count <= 1:
-        reports = [run(item) for item in work]
-    else:
-        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="apply") as pool:
-            reports = list(pool.map(run, work))
+    reports = for_each(run, work, workers_for(provider, len(work), workers), "apply")
     return ApplyReport(tuple(reports))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from reconciler.catalog import Catalogue
 from reconciler.model import PAID_SEATS, AccountState, Partner, User, unknown_capacity, user_key
+from reconciler.render import plural
 
 #: The capacity taken for a paid seat type whose count cannot be read: never exceeded.
 _UNJUDGED = 10**9
@@ -125,7 +126,7 @@ def new_violations(
     if after.super_admin_deficit > baseline.super_admin_deficit:
         have = ctx.min_super_admins - after.super_admin_deficit
         problems.append(
-            f"the account {has} {have} Super Admin{'s' if have != 1 else ''}"
+            f"the account {has} {plural(have, 'Super Admin')}"
             f" (min_super_admins is {ctx.min_super_admins})"
         )
     for email in sorted(

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from reconciler.cost import SeatPrices
+
 SEATS: tuple[str, ...] = ("partner", "core", "sales", "service", "view_only", "none")
 PAID_SEATS: tuple[str, ...] = ("core", "sales", "service")
 #: A seat the provider cannot read and no person has confirmed: never a desired
@@ -184,6 +186,8 @@ class Partner:
     actor: str
     employee_domains: frozenset[str] = frozenset()
     employees: frozenset[str] = frozenset()
+    #: ``partner.leavers``: lower-cased emails removed from every account that holds them.
+    leavers: tuple[str, ...] = ()
 
     def is_employee(self, email: str) -> bool:
         key = user_key(email)
@@ -286,6 +290,22 @@ class DesiredUser:
     def key(self) -> str:
         return user_key(self.email)
 
+    @property
+    def origin(self) -> str:
+        """Where the config declares this user: an account, ``partner.users`` or ``partner.leavers``."""
+        pointer = self.source.pointer if self.source is not None else ""
+        for origin in (PARTNER_USERS, LEAVERS):
+            if pointer.startswith("/" + origin.replace(".", "/") + "/"):
+                return origin
+        return "accounts"
+
+
+#: The fleet-wide blocks of ``partner``: people every account gets, people no account keeps.
+PARTNER_USERS = "partner.users"
+LEAVERS = "partner.leavers"
+#: The reason of a step that removes a leaver; plans group these under "offboarding".
+LEAVER_REASON = "leaver (partner.leavers)"
+
 
 @dataclass(frozen=True)
 class RemovalLimit:
@@ -336,6 +356,8 @@ class Config:
     #: The configuration directory (the path given, or the folder of the file given);
     #: empty: the provider block's folder.
     root: str = ""
+    #: ``seat_prices``: what each seat type costs per month; None: not set, no cost shown.
+    seat_prices: SeatPrices | None = None
 
     def account(self, account_id: int) -> DesiredAccount | None:
         for account in self.accounts:

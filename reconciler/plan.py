@@ -254,11 +254,7 @@ class Plan:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Plan:
-        version = data.get("format_version") if isinstance(data, Mapping) else None
-        if version != FORMAT_VERSION:
-            raise PlanError(
-                f"plan file has format_version {version!r}; this reconciler reads {FORMAT_VERSION}"
-            )
+        """A plan from data of this format version (:mod:`reconciler.planfile` checks it)."""
         try:
             plan = cls(
                 accounts=tuple(AccountPlan.from_data(a) for a in data["accounts"]),

@@ -326,6 +326,11 @@ class StepKind:
     #: For an access step: the access kind it must start from and end with (None: any).
     route: tuple[str | None, str | None] = (None, None)
 
+    @property
+    def action(self) -> str:
+        """What a reviewer counts it as: 'create', 'change', 'remove' or 'request'."""
+        return _ACTIONS[self.effect]
+
     def parse(
         self, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
     ) -> tuple[Fields | None, Fields | None]:
@@ -379,6 +384,13 @@ class StepKind:
 
 
 _ACCESS = ("access",)
+#: Each effect as the renderings count it ("3 to create, 5 to change, 1 to remove").
+_ACTIONS: Mapping[Effect, str] = {
+    Effect.REQUEST: "request",
+    Effect.CREATE: "create",
+    Effect.UPDATE: "change",
+    Effect.REMOVE: "remove",
+}
 
 
 def _kinds(*kinds: StepKind) -> Mapping[StepType, StepKind]:

@@ -14,6 +14,8 @@ from reconciler.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "invalid"
+#: The example's OK line: its users, and how many come from the fleet-wide partner blocks.
+OK_LINE = "OK: 8 accounts, 45 users in 10 files (6 from partner.users, 8 from partner.leavers)\n"
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -25,7 +27,7 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_valid_config_prints_one_ok_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     code, out, err = run("examples/northwind")
-    assert (code, out, err) == (0, "OK: 8 accounts, 34 users in 10 files\n", "")
+    assert (code, out, err) == (0, OK_LINE, "")
 
 
 def test_single_file_counts_in_the_singular(
@@ -79,7 +81,13 @@ def test_json_format_when_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     assert json.loads(out) == {
         "valid": True,
         "diagnostics": [],
-        "summary": {"files": 10, "accounts": 8, "users": 34, "problems": 0},
+        "summary": {
+            "files": 10,
+            "accounts": 8,
+            "users": 45,
+            "problems": 0,
+            "origins": {"accounts": 31, "partner.users": 6, "partner.leavers": 8},
+        },
     }
 
 
@@ -98,7 +106,13 @@ def test_json_format_when_invalid(monkeypatch: pytest.MonkeyPatch) -> None:
                 "message": "unknown key 'sseat' (did you mean 'seat'?)",
             }
         ],
-        "summary": {"files": 1, "accounts": 0, "users": 0, "problems": 1},
+        "summary": {
+            "files": 1,
+            "accounts": 0,
+            "users": 0,
+            "problems": 1,
+            "origins": {"accounts": 0, "partner.users": 0, "partner.leavers": 0},
+        },
     }
 
 
@@ -130,7 +144,7 @@ def test_validate_as_a_real_process() -> None:
     )
     assert (done.returncode, done.stdout, done.stderr) == (
         0,
-        "OK: 8 accounts, 34 users in 10 files\n",
+        OK_LINE,
         "",
     )
 

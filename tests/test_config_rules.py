@@ -323,7 +323,7 @@ def test_user_fields_not_given_stay_unmanaged_and_source_is_the_user_mapping(
     assert sam.teams == Teams("Marketing", ("Sales",))
     assert sam.permissions is None
     assert sam.source == Location(
-        "examples/northwind/accounts/acme-corp.yaml", 23, 9, "/accounts/0/users/3"
+        "examples/northwind/accounts/acme-corp.yaml", 22, 9, "/accounts/0/users/2"
     )
     leaver = acme.users["leaver@northwind.agency"]
     assert (leaver.state, leaver.access, leaver.seat) == ("absent", None, None)

@@ -533,7 +533,7 @@ def test_capabilities_follow_the_version_and_the_tokens_scopes(tmp_path: Path) -
         assert not caps.executes(p.CREATE_USER, None, with_overrides)
         assert caps.executes(p.REMOVE_USER, user("p@n.agency", "partner_admin", "partner"), None)
         assert not caps.executes(p.REMOVE_USER, user("c@b.example", "super_admin", "core"), None)
-        assert provider.parallelism == 8
+        assert provider.parallelism == 32  # accounts have their own tokens and limits
         # A step beyond them is refused before anything is sent (port 9 answers nothing).
         demote = p.Step(
             "x",

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 
 from reconciler import plan as p
 from reconciler.diff import UNMANAGED, diff_account
+from reconciler.drafts import simulate
 from reconciler.invariants import Context, measure, new_violations
 from reconciler.model import (
     ACCESS_KINDS,
@@ -23,7 +24,7 @@ from reconciler.model import (
     User,
 )
 from reconciler.plan import AccountPlan
-from reconciler.planner import account_digest, build_plan, plan_account, simulate
+from reconciler.planner import account_digest, build_plan, plan_account
 from reconciler.providers.base import Capabilities
 from tests.strategies import (
     ACTOR,

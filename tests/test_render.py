@@ -71,9 +71,9 @@ def test_markdown_escapes_everything_from_config_and_state() -> None:
     text = render_markdown(sample_plan())
     assert "<script>" not in text
     assert "<b>" not in text
-    assert "\\`rm -rf\\`" in text
-    assert "Evil \\| \\<script\\>" in text
-    assert escape("a|b\nc") == "a\\|b c"
+    assert "&#96;rm -rf&#96;" in text
+    assert "Evil &#124; &lt;script&gt;" in text
+    assert escape("a|b\nc") == "a&#124;b c"
 
 
 def test_markdown_has_summary_table_details_checklist_and_seat_impact() -> None:
@@ -208,4 +208,4 @@ def test_a_comment_too_big_for_github_keeps_failures_first_and_says_what_is_miss
 def test_the_comment_shows_control_and_bidi_characters_escaped() -> None:
     text = render_markdown(hostile_plan())
     assert raw_controls(text) == []
-    assert "\\u202e" in text
+    assert "&#92;u202e" in text  # a backslash is written as its character reference

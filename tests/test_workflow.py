@@ -111,6 +111,7 @@ def test_stale_saved_plan_is_refused_and_nothing_changes(example: Path) -> None:
         "error: stale plan: the current state of Evergreen Legal LLP (4410025) changed since this"
         " plan was made; nothing was changed; run plan again\n"
         "  4410025 ana.silva@northwind.agency: now exists\n"
+        "  4410025 leaver@northwind.agency: no longer exists\n"
         "  4410025 paralegal@evergreen.example: permissions.remove.0 now has 'crm.bulk_delete';"
         " permissions.remove.1 now has 'crm.export'\n"
     )
@@ -150,12 +151,20 @@ def test_bad_plan_files_are_refused(example: Path, content: str, message: str) -
         assert result.stderr == f"error: {message}\n"
 
 
+def copy_partner_without_fleet(folder: Path) -> None:
+    """partner.yaml without leavers and fleet-wide people: import declares every user as they
+    are, so a leaver still present would be declared present, and partner.users adds people."""
+    data = yaml.safe_load(Path("partner.yaml").read_text(encoding="utf-8"))
+    del data["partner"]["leavers"], data["partner"]["users"]
+    (folder / "partner.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+
+
 def test_import_then_plan_shows_no_changes(example: Path) -> None:
     result = run("import", ".", "--out", "imported")
     assert result.exit_code == 0, result.output
     fresh = Path("fresh")
     fresh.mkdir()
-    shutil.copy("partner.yaml", fresh / "partner.yaml")
+    copy_partner_without_fleet(fresh)
     shutil.copy("snapshot.yaml", fresh / "snapshot.yaml")
     shutil.copytree(".reconciler", fresh / ".reconciler")
     shutil.copytree("imported", fresh / "accounts")
@@ -227,9 +236,9 @@ def test_failures_are_isolated_per_account(example: Path) -> None:
         for account in plan.accounts:
             if account.account == 4410026:
                 steps = list(account.steps)
-                assert steps[1].type == p.MIGRATE_TO_PARTNER_ADMIN
-                edited = {**steps[1].to_data(), "before": {"access": "basic"}}
-                steps[1] = p.Step.from_data(edited)
+                assert steps[2].type == p.MIGRATE_TO_PARTNER_ADMIN
+                edited = {**steps[2].to_data(), "before": {"access": "basic"}}
+                steps[2] = p.Step.from_data(edited)
                 account = type(account)(**{**account.__dict__, "steps": tuple(steps)})
             broken.append(account)
         plan = type(plan)(**{**plan.__dict__, "accounts": tuple(broken)})
@@ -240,10 +249,9 @@ def test_failures_are_isolated_per_account(example: Path) -> None:
     foxglove = next(a for a in report.accounts if a.account == 4410026)
     assert [o.status for o in foxglove.outcomes] == [
         "applied",
+        "applied",
         "failed",
-        "not attempted",
-        "not attempted",
-        "not attempted",
+        *["not attempted"] * 4,
     ]
     journal = yaml.safe_load(export())
     assert journal is not None
@@ -322,7 +330,7 @@ def test_import_to_standard_output_is_one_valid_config_document(example: Path) -
     assert result.exit_code == 0, result.output
     fresh = Path("fresh")
     fresh.mkdir()
-    shutil.copy("partner.yaml", fresh / "partner.yaml")
+    copy_partner_without_fleet(fresh)
     (fresh / "accounts.yaml").write_text(result.stdout, encoding="utf-8")
     assert run("validate", "fresh").exit_code == 0
     assert "secondary: []" not in result.stdout and "remove: []" not in result.stdout
@@ -336,7 +344,9 @@ def test_a_snapshot_beside_the_config_is_never_read_as_config(example: Path) -> 
     )
     result = run("validate", ".")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "OK: 8 accounts, 34 users in 10 files\n"
+    assert result.stdout == (
+        "OK: 8 accounts, 45 users in 10 files (6 from partner.users, 8 from partner.leavers)\n"
+    )
 
 
 def test_an_empty_sandbox_file_is_seeded_from_the_snapshot(example: Path) -> None:

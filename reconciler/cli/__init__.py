@@ -10,7 +10,7 @@ import contextlib
 import os
 import sys
 
-from reconciler.cli import apply, commands, sandbox  # noqa: F401  (they add the commands)
+from reconciler.cli import apply, commands, report, sandbox  # noqa: F401  (they add the commands)
 from reconciler.cli.app import main
 
 __all__ = ["main", "run"]

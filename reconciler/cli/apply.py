@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from reconciler.cli.app import EXIT_ERROR, handle_errors, main
-from reconciler.cli.options import ACCOUNT, SHARD, planned, render
+from reconciler.cli.options import (
+    ACCOUNT,
+    PARALLELISM,
+    SHARD,
+    applied,
+    output_options,
+    planned,
+    render,
+)
+from reconciler.cli.sandbox import echo_provider_warnings
 from reconciler.config import load_config
-from reconciler.engine import apply_plan, check_fresh, lock_paths, open_provider, select_accounts
+from reconciler.engine import (
+    check_fresh,
+    config_digest,
+    lock_paths,
+    open_provider,
+    select_accounts,
+)
 from reconciler.errors import ReconcilerError
 from reconciler.model import Config
 from reconciler.plan import Plan
@@ -41,6 +57,8 @@ DEFAULT_JOURNAL = ".reconciler/journal.jsonl"
 )
 @ACCOUNT
 @SHARD
+@PARALLELISM
+@output_options
 @handle_errors
 def apply_command(
     path: str | None,
@@ -51,6 +69,7 @@ def apply_command(
     lock_timeout: float,
     accounts: tuple[int, ...],
     shard: tuple[int, int] | None,
+    parallelism: int | None,
 ) -> None:
     """Apply the plan (or a saved plan, refusing it when stale).
 
@@ -63,6 +82,8 @@ def apply_command(
     if plan_file:
         saved = load_plan_file(plan_file)
         config = load_config(_saved_plan_config(saved, plan_file, path, accounts, shard))
+        if path:
+            _check_same_config(saved, plan_file, path, config)
         targets = [a.account for a in saved.accounts]
     else:
         if not path:
@@ -70,7 +91,9 @@ def apply_command(
         config = load_config(path)
         targets = [a.id for a in select_accounts(config, accounts, shard)]
     with holding(lock_paths(config, targets), lock_timeout):
-        _apply_locked(config, path or "", saved, auto_approve, force, journal, accounts, shard)
+        _apply_locked(
+            config, path or "", saved, auto_approve, force, journal, accounts, shard, parallelism
+        )
 
 
 def _saved_plan_config(
@@ -96,6 +119,22 @@ def _saved_plan_config(
     return config_path
 
 
+def _check_same_config(plan: Plan, plan_file: str, path: str, config: Config) -> None:
+    """Refuse PATH when it is not the config the plan was made from.
+
+    The same place, or the same files elsewhere (a plan made from a relative path in
+    another folder, or in another checkout), is the same config.
+    """
+    if not plan.config_path or os.path.realpath(plan.config_path) == os.path.realpath(path):
+        return
+    if plan.config_digest == config_digest(config):
+        return
+    raise ReconcilerError(
+        f"{plan_file}: the plan was made from the config at {plan.config_path!r}, not {path!r};"
+        " nothing was changed; apply it with that config, or make a new plan of this one"
+    )
+
+
 def _apply_locked(
     config: Config,
     path: str,
@@ -105,11 +144,13 @@ def _apply_locked(
     journal: str | None,
     accounts: tuple[int, ...],
     shard: tuple[int, int] | None,
+    parallelism: int | None = None,
 ) -> None:
     """Plan (or check the saved plan) and apply, while the lock is held."""
     from reconciler.journal import Journal, current_commit
 
-    with open_provider(config) as provider:
+    with open_provider(config, parallelism) as provider:
+        echo_provider_warnings(provider)
         if saved is None:
             plan = planned(path, config, provider, accounts, shard)
         else:
@@ -125,7 +166,7 @@ def _apply_locked(
         base = Path(config.provider.base_dir)
         where = Path(journal) if journal else base / DEFAULT_JOURNAL
         with Journal(where, str(plan.to_data()["digest"]), current_commit(base)) as written:
-            report = apply_plan(plan, config, provider, force=force, on_step=written.record)
+            report = applied(plan, config, provider, force, written.record)
     for line in report_lines(report):
         click.echo(inert(line))
     if report.failed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -9,32 +10,38 @@ import click
 from reconciler.cli.app import handle_errors, sandbox
 from reconciler.config import load_config
 from reconciler.config.rules import LOOPBACK
+from reconciler.errors import ReconcilerError
+from reconciler.model import Config
+from reconciler.plan import Plan, Step
+from reconciler.render import plural
 
 
 @sandbox.command("seed")
 @click.argument("path", type=click.Path())
 @click.argument("snapshot", type=click.Path())
+@click.option(
+    "--reset", is_flag=True, help="Make the database anew from SNAPSHOT alone (drops the rest)."
+)
 @handle_errors
-def sandbox_seed_command(path: str, snapshot: str) -> None:
+def sandbox_seed_command(path: str, snapshot: str, reset: bool) -> None:
     """Load a current-state SNAPSHOT into the sandbox of the config at PATH.
 
-    Accounts in the snapshot replace those with the same id; others stay.
+    Accounts in the snapshot replace those with the same id; others stay, unless --reset.
     """
-    from reconciler.providers.sandbox import sandbox_path
-    from reconciler.sandbox.snapshot import load_snapshot
-    from reconciler.sandbox.store import Store
+    from pathlib import Path
+
+    from reconciler.providers.sandbox import sandbox_path, seed_database
 
     config = load_config(path)
-    data = load_snapshot(snapshot)
     target = sandbox_path(config.provider)
-    with Store(target) as store:
-        store.seed(data, config.partner)
+    data = seed_database(target, Path(snapshot), config.partner, reset=reset)
     accounts = len(data["accounts"])
     users = sum(len(account.get("users") or ()) for account in data["accounts"])
-    click.echo(
-        f"seeded {accounts} account{'s' * (accounts != 1)}, "
-        f"{users} user{'s' * (users != 1)} into {target}"
-    )
+    counts = f"{plural(accounts, 'account')}, {plural(users, 'user')}"
+    if reset:
+        click.echo(f"made {target} anew from {snapshot}: {counts}")
+    else:
+        click.echo(f"seeded {counts} into {target}")
 
 
 @sandbox.command("export")
@@ -77,6 +84,88 @@ def sandbox_approve_command(path: str, account_id: int) -> None:
     click.echo(
         f"account {account_id}: approved access for {actor}: Partner Admin on the partner seat"
     )
+
+
+@sandbox.command("do")
+@click.argument("path", type=click.Path())
+@click.argument("step_id", required=False)
+@handle_errors
+def sandbox_do_command(path: str, step_id: str | None) -> None:
+    """Do a manual or approval step in the sandbox, as the person it waits on would.
+
+    STEP_ID is a step's id in the plan (`reconciler plan PATH --format json`); without
+    it, the steps waiting on people are listed with their ids. A manual step is done
+    by a Super Admin of the account; an approval by the client.
+    """
+    from reconciler.engine import make_plan
+    from reconciler.providers.sandbox import SandboxProvider, act_out
+
+    config = load_config(path)
+    if config.provider.type != "sandbox":
+        raise ReconcilerError(
+            f"sandbox do acts in the sandbox; the config's provider is {config.provider.type}"
+        )
+    account = _step_account(step_id, config) if step_id else None
+    with SandboxProvider(config) as provider:
+        echo_provider_warnings(provider)
+        plan = make_plan(config, provider, (account,) if account else (), workers=1)
+        waiting = {s.id: s for s in plan.steps if s.channel != "api"}
+        pending = {s.id for s in plan.steps}
+        if step_id is None:
+            _list_waiting(plan, list(waiting.values()), pending)
+            return
+        step = waiting.get(step_id)
+        if step is None:
+            _no_such_step(step_id, path, plan)
+        first = [d for d in step.depends_on if d in pending]
+        if first:
+            raise ReconcilerError(
+                f"account {step.account}: {step_id} waits for {first[0]}; do that first"
+            )
+        desired = config.account(step.account)
+        assert desired is not None
+        state = provider.read_account(desired)
+        done = act_out(provider.store, step, state, desired.actor)
+    click.echo(f"account {step.account}: {step_id}: {done}")
+
+
+def _list_waiting(plan: Plan, waiting: list[Step], pending: set[str]) -> None:
+    for failed in (a for a in plan.accounts if a.error):
+        click.echo(f"error: account {failed.account}: {failed.error}", err=True)
+    for step in waiting:
+        after = [d for d in step.depends_on if d in pending]
+        when = f" (after {', '.join(after)})" if after else ""
+        click.echo(f"{step.id} [{step.channel}] {step.kind.title}: {step.user}{when}")
+    click.echo(f"{plural(len(waiting), 'step')} waiting on people")
+
+
+def _step_account(step_id: str, config: Config) -> int:
+    """A step id starts with its account's id (``4410021-set_seat-129aa139ef``)."""
+    head = step_id.partition("-")[0]
+    if not head.isdigit() or config.account(int(head)) is None:
+        raise ReconcilerError(
+            f"{step_id!r} is not the id of a step of this config's accounts (ids look like"
+            " 4410021-set_seat-129aa139ef; `reconciler sandbox do PATH` lists them)"
+        )
+    return int(head)
+
+
+def _no_such_step(step_id: str, path: str, plan: Plan) -> NoReturn:
+    if any(s.id == step_id for s in plan.steps):
+        raise ReconcilerError(f"{step_id} is done by `reconciler apply`, not by a person")
+    failed = next((a for a in plan.accounts if a.error), None)
+    if failed is not None:
+        raise ReconcilerError(f"account {failed.account}: cannot be planned: {failed.error}")
+    raise ReconcilerError(
+        f"{step_id}: no such step waits on people now (done already, or the plan changed);"
+        f" `reconciler sandbox do {path}` lists those that do"
+    )
+
+
+def echo_provider_warnings(provider: object) -> None:
+    """What the provider noticed while opening (a snapshot changed since seeding), one line each."""
+    for warning in getattr(provider, "warnings", ()):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @sandbox.command("serve")

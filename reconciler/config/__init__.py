@@ -17,14 +17,16 @@ hide the problems of the others.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reconciler.catalog import load_catalogue
 from reconciler.collector import gc_paused
 from reconciler.config.desired import build_config
-from reconciler.config.files import find_yaml_files, read_bytes
-from reconciler.config.loader import LoadedDocument, parse_yaml
+from reconciler.config.files import find_yaml_files
+from reconciler.config.fleet import check_fleet, check_prices
+from reconciler.config.loader import LoadedDocument
+from reconciler.config.pool import parse_files
 from reconciler.config.rules import check_lookalikes, check_rules, check_whole, collect
 from reconciler.config.schema import validate_documents
 from reconciler.config.secrets import find_secrets
@@ -79,6 +81,8 @@ def _check(root: str, warn: bool) -> Validation:
     all_loaded = not diagnostics
     secrets = find_secrets(documents)
     diagnostics.extend(secrets.diagnostics)
+    # Nothing after the secrets reads a file's text: the documents are kept without it.
+    documents = [replace(document, text="") for document in documents]
     schema_problems = validate_documents(documents, SCHEMA)
     # A file is invalid even when its only schema message is withheld for naming a secret.
     invalid = {diagnostic.file for diagnostic in schema_problems}
@@ -90,10 +94,18 @@ def _check(root: str, warn: bool) -> Validation:
         if document.file in invalid and isinstance(profiles, dict):
             found.unchecked_profiles.update(str(name) for name in profiles)
     diagnostics.extend(duplicates)
-    diagnostics.extend(check_rules(found, load_catalogue().partner_admin_forbidden))
-    if all_loaded and not invalid:  # else the missing block may be in a file that failed
+    if len(found.partner) > 1:
+        # Whose employees the rules should judge by is unknown: every verdict would be a
+        # guess. The second `partner` is reported alone, beside the files' own problems.
+        return Validation(None, sorted(set(diagnostics)), files)
+    forbidden = load_catalogue().partner_admin_forbidden
+    diagnostics.extend(check_rules(found, forbidden))
+    # Else the missing block, or account, may be in a file that failed.
+    complete = all_loaded and not invalid
+    if complete:
         diagnostics.extend(check_whole(found, root))
-    warnings = sorted(set(check_lookalikes(found))) if warn else []
+    diagnostics.extend(check_fleet(found, forbidden, complete))
+    warnings = sorted(set(check_lookalikes(found) + check_prices(found))) if warn else []
     if diagnostics:
         return Validation(None, sorted(set(diagnostics)), files, warnings)
     return Validation(build_config(found, files, root), [], files, warnings)
@@ -102,14 +114,12 @@ def _check(root: str, warn: bool) -> Validation:
 def _read(
     files: list[str], diagnostics: list[Diagnostic]
 ) -> tuple[list[LoadedDocument], tuple[str, ...]]:
-    """Parse the files; those that cannot be read or parsed add their diagnostics."""
+    """Parse the files; those that cannot be read or parsed add their diagnostics.
+
+    Many files are parsed in several processes (:mod:`.pool`), with the same result.
+    """
     parsed: list[LoadedDocument] = []
-    for file in files:
-        raw = read_bytes(file)
-        if isinstance(raw, Diagnostic):
-            diagnostics.append(raw)
-            continue
-        document, problems = parse_yaml(raw, file)
+    for document, problems in parse_files(files):
         diagnostics.extend(problems)
         if document is not None:
             parsed.append(document)

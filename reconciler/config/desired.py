@@ -11,7 +11,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.config.fleet import FleetUsers
 from reconciler.config.rules import Declarations, Declared, effective_user, partner_of
+from reconciler.cost import SeatPrices
 from reconciler.model import (
     Access,
     Config,
@@ -36,15 +38,19 @@ def build_config(found: Declarations, files: tuple[str, ...], root: str) -> Conf
     defaults: Mapping[str, Any] = found.defaults[0].data if found.defaults else {}
     profiles = {name: block.data for name, block in found.profiles.items()}
     values = _Values()
+    fleet = FleetUsers(found.partner[0], lambda user, at: _user(user, profiles, at, values))
     accounts = tuple(
-        _account(block, defaults, profiles, partner.actor, values) for block in found.accounts
+        _account(block, defaults, profiles, partner.actor, values, fleet)
+        for block in found.accounts
     )
+    prices = found.seat_prices[0].data if found.seat_prices else None
     return Config(
         partner=partner,
         accounts=accounts,
         provider=_provider(found.provider[0] if found.provider else None, root),
         files=files,
         root=root if os.path.isdir(root) else os.path.dirname(root) or ".",
+        seat_prices=SeatPrices.from_data(prices) if prices is not None else None,
     )
 
 
@@ -61,12 +67,15 @@ def _account(
     profiles: Mapping[str, Mapping[str, Any]],
     actor: str,
     values: _Values,
+    fleet: FleetUsers,
 ) -> DesiredAccount:
+    """One account's desired users: its own, then partner.users and leavers it does not declare."""
     data = block.data
     users: dict[str, DesiredUser] = {}
     for index, user in enumerate(data.get("users") or ()):
         desired = _user(user, profiles, block.location(f"/users/{index}"), values)
         users[desired.key] = desired
+    fleet.expand(int(data["id"]), users)
     return DesiredAccount(
         id=int(data["id"]),  # JSON Schema counts 4410021.0 as an integer too
         name=data.get("name"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from sys import intern
 from typing import Any, ClassVar
 
 import yaml
@@ -31,6 +32,7 @@ from reconciler.config.files import (
     find_yaml_files,
     read_bytes,
 )
+from reconciler.config.hints import syntax_message
 from reconciler.config.scalars import yaml11_float, yaml11_int
 from reconciler.errors import ConfigError, Diagnostic
 
@@ -295,7 +297,7 @@ class _Builder:
             line, col = mark.line + 1, mark.column + 1
             positions[child] = (line, col, line, col)
             if type(item) is _Scalar:
-                append(item.value if item.tag == _STR else self.scalar(item, child))
+                append(intern(item.value) if item.tag == _STR else self.scalar(item, child))
             else:
                 append(self.value(item, child, depth, line, col))
         return items
@@ -315,7 +317,7 @@ class _Builder:
                 message = "mapping keys must be plain values, not lists or mappings"
                 self.error(key_line, key_col, pointer, message)
                 continue
-            key: str = key_node.value
+            key: str = intern(key_node.value)
             if key_node.tag == _MERGE:
                 merges.append((key_node, value_node))
                 continue
@@ -331,7 +333,7 @@ class _Builder:
             positions[child] = (mark.line + 1, mark.column + 1, key_line, key_col)
             if type(value_node) is _Scalar:
                 if value_node.tag == _STR:
-                    result[key] = value_node.value
+                    result[key] = intern(value_node.value)
                 else:
                     result[key] = self.scalar(value_node, child)
             else:
@@ -399,20 +401,12 @@ class _Builder:
 
 
 def _marked_error(exc: yaml.MarkedYAMLError, file: str, text: str) -> Diagnostic:
+    """The parser's words, and our hint at the likely slip (:mod:`~reconciler.config.hints`)."""
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-    parts = [part for part in (exc.context, exc.problem) if part]
-    if _char_at(text, line, col) == "\t":
-        parts = ["found a tab character where YAML expects spaces"]
-    message = ", ".join(parts) or "not valid YAML"
+    parser = ", ".join(part for part in (exc.context, exc.problem) if part)
+    message = syntax_message(parser, text, line, col)
     return Diagnostic(file, line, col, "", f"not valid YAML: {message}")
-
-
-def _char_at(text: str, line: int, col: int) -> str:
-    lines = text.split("\n", line)
-    if len(lines) >= line and col <= len(lines[line - 1]):
-        return lines[line - 1][col - 1]
-    return ""
 
 
 def _offset_position(raw: bytes, offset: int) -> tuple[int, int]:

@@ -50,6 +50,7 @@ class Declarations:
     partner: list[Declared] = field(default_factory=list)
     provider: list[Declared] = field(default_factory=list)
     defaults: list[Declared] = field(default_factory=list)
+    seat_prices: list[Declared] = field(default_factory=list)
     profiles: dict[str, Declared] = field(default_factory=dict)
     accounts: list[Declared] = field(default_factory=list)
     #: Profiles declared in files that failed the schema: their users are not
@@ -63,7 +64,7 @@ def collect(documents: list[LoadedDocument]) -> tuple[Declarations, list[Diagnos
     diagnostics: list[Diagnostic] = []
     for document in documents:
         data: Mapping[str, Any] = document.data
-        for key in ("partner", "provider", "defaults"):
+        for key in ("partner", "provider", "defaults", "seat_prices"):
             if key in data:
                 blocks: list[Declared] = getattr(found, key)
                 block = Declared(document, f"/{key}", data[key])
@@ -195,6 +196,7 @@ def partner_of(data: Mapping[str, Any]) -> Partner:
         actor=user_key(data["actor"]),
         employee_domains=frozenset(d.lower() for d in data.get("employee_domains", ())),
         employees=frozenset(user_key(e) for e in data.get("employees", ())),
+        leavers=tuple(dict.fromkeys(user_key(e) for e in data.get("leavers", ()))),
     )
 
 
@@ -278,10 +280,10 @@ def _check_account(
             yield account.diagnostic(f"{sub}/email", message)
             continue
         emails[key] = index
-        yield from _check_user(account, sub, user, found, partner, actor, forbidden)
+        yield from check_user(account, sub, user, found, partner, actor, forbidden)
 
 
-def _check_user(
+def check_user(
     account: Declared,
     sub: str,
     user: Mapping[str, Any],

@@ -85,7 +85,9 @@ class Provider(Protocol):
 
     name: str
     capabilities: Capabilities
-    #: How many accounts the engine reads or applies at once (at least 1).
+    #: How many accounts the engine reads or applies at once (at least 1). Whoever opens
+    #: the provider may set it before use (``--parallelism``); an HTTP provider sizes its
+    #: connection pool from it, so it takes it as it is opened.
     parallelism: int
 
     def read_account(self, account: DesiredAccount) -> AccountState:

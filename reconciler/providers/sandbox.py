@@ -10,19 +10,23 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import Any
 
-from reconciler.errors import ProviderError, SandboxError
+from reconciler.config.loader import read_document
+from reconciler.errors import ConfigError, ProviderError, ReconcilerError, SandboxError
 from reconciler.model import (
     ACCESS_KINDS,
     SEATS,
     AccountState,
     Config,
     DesiredAccount,
+    Partner,
     ProviderConfig,
+    user_key,
 )
-from reconciler.plan import STEP_TYPES, Step
+from reconciler.plan import REQUEST_ACCESS, STEP_TYPES, Step
 from reconciler.providers.base import Capabilities
-from reconciler.sandbox.snapshot import load_snapshot
+from reconciler.sandbox.snapshot import load_snapshot, snapshot_digest
 from reconciler.sandbox.store import NOT_FOUND, RefusedError, Store
 
 DEFAULT_PATH = ".reconciler/sandbox.db"
@@ -38,7 +42,8 @@ def open_store(config: Config, *, must_exist: bool = False) -> Store:
 
     That makes the first ``reconciler plan`` work on a fresh clone: the database
     is never committed, the snapshot is. With ``must_exist`` and no snapshot to
-    seed from, a missing database is an error rather than a new empty one.
+    seed from, a missing database is an error rather than a new empty one; a
+    snapshot named but missing is always one, placed at its ``provider.snapshot``.
     """
     path = sandbox_path(config.provider)
     snapshot = config.provider.options.get("snapshot")
@@ -48,19 +53,104 @@ def open_store(config: Config, *, must_exist: bool = False) -> Store:
         )
     if not snapshot or (path.exists() and path.stat().st_size > 0):
         return Store(path)
-    data = load_snapshot(_inside_root(config, _resolve(config.provider, str(snapshot))))
-    # Seeded beside the database and renamed into place: a run killed while seeding
-    # leaves no database behind (only its own scratch file, removed by the next run).
+    source = _inside_root(config, _resolve(config.provider, str(snapshot)))
+    if not source.exists():
+        raise _missing_snapshot(config, source, path)
+    data = load_snapshot(source)
+    _seed_new(path, data, config.partner, (os.path.realpath(source), snapshot_digest(source)))
+    return Store(path)
+
+
+def seed_database(path: Path, snapshot: Path, partner: Partner, *, reset: bool) -> dict[str, Any]:
+    """Seed the database at ``path`` from the ``snapshot`` file; the snapshot's data.
+
+    The snapshot's accounts replace those with the same ids and the others stay;
+    with ``reset`` the database is made anew from the snapshot alone.
+    """
+    data = load_snapshot(snapshot)
+    source = (os.path.realpath(snapshot), snapshot_digest(snapshot))
+    if reset:
+        _remove_database(path)  # with its -wal and -shm, which would not fit the new one
+        _seed_new(path, data, partner, source)
+    else:
+        with Store(path) as store:
+            store.seed(data, partner, source)
+    return data
+
+
+def _seed_new(path: Path, data: dict[str, Any], partner: Partner, source: tuple[str, str]) -> None:
+    """Seeded beside the database and renamed into place: a run killed while seeding
+    leaves no database behind (only its own scratch file, removed by the next run)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_seeds(path)
     scratch = path.with_name(f".{path.name}.seeding-{os.getpid()}")
     try:
         with Store(scratch) as seeding:
-            seeding.seed(data, config.partner)
+            seeding.seed(data, partner, source)
         os.replace(scratch, path)
     finally:
         _remove_database(scratch)
-    return Store(path)
+
+
+def snapshot_warning(config: Config, store: Store) -> str | None:
+    """One line when ``provider.snapshot`` changed after the database was seeded from it."""
+    snapshot = config.provider.options.get("snapshot")
+    if not snapshot:
+        return None
+    source = _resolve(config.provider, str(snapshot))
+    real = os.path.realpath(source)
+    root = os.path.realpath(config.root or config.provider.base_dir)
+    if os.path.commonpath([root, real]) != root or not source.exists():
+        return None
+    recorded = store.seeded_digest(real)
+    if recorded is None or recorded == snapshot_digest(source):
+        return None
+    return (
+        f"snapshot {source} changed after the sandbox database {store.path} was made from it;"
+        " plans read the database; to start again from the snapshot: reconciler sandbox seed"
+        f" --reset {config.root or config.provider.base_dir} {source}"
+    )
+
+
+def _missing_snapshot(config: Config, snapshot: Path, database: Path) -> ReconcilerError:
+    """A snapshot the provider block names is missing: an error at that ``snapshot`` key."""
+    message = (
+        f"provider.snapshot: no such file {str(snapshot)!r}; the sandbox database {database}"
+        " is made from it (restore the file, or seed: reconciler sandbox seed PATH SNAPSHOT)"
+    )
+    for file in config.files:
+        document, _ = read_document(file)
+        if document is None:
+            continue
+        provider = document.data.get("provider")
+        if isinstance(provider, dict) and "snapshot" in provider:
+            return ConfigError([document.diagnostic("/provider/snapshot", message)])
+    return SandboxError(message)
+
+
+def act_out(store: Store, step: Step, state: AccountState, actor: str) -> str:
+    """Do a manual or approval step in the sandbox as the person it waits on would; what was done.
+
+    A manual step is done by a Super Admin of the account (the client's admin can
+    do what the actor may not), someone other than the step's user when there is
+    one; an approval is the client approving the partner's access request, which
+    is sent first if ``apply`` has not sent it. The store checks every rule.
+    """
+    if step.type == REQUEST_ACCESS:
+        if state.partner_access == "none":
+            store.execute(step, actor=actor)
+        store.approve(step.account, actor)
+        return f"the client approved access for {actor}: Partner Admin on the partner seat"
+    subject = user_key(step.user or "")
+    admins = sorted(
+        (user.email for key, user in state.users.items() if user.access.kind == "super_admin"),
+        key=lambda email: (user_key(email) == subject, user_key(email)),
+    )
+    if not admins:
+        raise SandboxError(f"account {step.account}: no Super Admin to do {step.id} by hand")
+    store.execute(step, actor=admins[0])
+    done = step.kind.describe(step.user, step.before, step.after)
+    return f"{admins[0]} (Super Admin) did it in HubSpot's settings: {done}"
 
 
 def _inside_root(config: Config, snapshot: Path) -> Path:
@@ -123,6 +213,13 @@ class SandboxProvider:
 
     def __init__(self, config: Config) -> None:
         self.store = open_store(config)
+        try:
+            warning = snapshot_warning(config, self.store)
+        except BaseException:
+            self.store.close()
+            raise
+        #: What the command should tell the user (one line each); nothing here prints.
+        self.warnings: tuple[str, ...] = (warning,) if warning else ()
 
     def read_account(self, account: DesiredAccount) -> AccountState:
         try:

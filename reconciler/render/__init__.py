@@ -1,17 +1,41 @@
-"""Renderings of a Plan: pure functions from a Plan value to text."""
+"""Renderings of a Plan: pure functions from a Plan value to text.
+
+What every rendering says the same way lives here: the headline
+(:func:`headline`, a list of sentences, so a new one is one more item), the
+counts by action and by channel, and which steps a reviewer must look at twice
+(:func:`dangers`, :func:`attention`).
+"""
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from reconciler import plan as p
-from reconciler.model import Permissions, Teams, User
+from reconciler.model import PAID_SEATS, Permissions, Teams, User, user_key
 from reconciler.plan import AccountPlan, Plan, SeatImpact, Step
 from reconciler.steps import KINDS, NAMES, Effect, Fields, StepType
 
 #: Each step type's title, from the table of step types.
 TITLES: Mapping[StepType, str] = {t: kind.title for t, kind in KINDS.items()}
+
+#: A step's ``source`` (``file:line:col``) → the URL of that config line, or None.
+SourceLink = Callable[[str], str | None]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a rendering may know besides the plan; the CLI finds it at its edge."""
+
+    #: The identity the tool acts as: a change to its own access is marked.
+    actor: str | None = None
+    #: Links each step to its config line (Markdown only).
+    link: SourceLink | None = None
+
+
+#: A rendering that knows nothing besides the plan.
+NO_CONTEXT = Context()
 
 
 def inert(text: str) -> str:
@@ -47,8 +71,11 @@ def plural(count: int, noun: str) -> str:
 
 
 def account_header(account: AccountPlan) -> str:
-    """'Acme Corp (4410021): 5 steps (3 api, 2 manual)' or '...: no changes'."""
+    """'Acme Corp (4410021): 5 steps (3 api, 2 manual)', '...: no changes' or
+    '...: cannot be planned'."""
     title = f"{account.name} ({account.account})"
+    if account.error:
+        return f"{title}: cannot be planned"
     if not account.steps:
         return f"{title}: no changes"
     return f"{title}: {plural(len(account.steps), 'step')} ({counts_words(account.summary())})"
@@ -153,3 +180,97 @@ def seat_words(impact: SeatImpact) -> str:
 
 def counts_words(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{counts[c]} {c}" for c in p.CHANNELS if counts.get(c))
+
+
+#: The actions a headline counts, in its order; "request" (access requests) only when any.
+ACTIONS: tuple[str, ...] = ("create", "change", "remove", "request")
+
+
+def action_counts(steps: Sequence[Step]) -> dict[str, int]:
+    """How many steps create, change, remove or request (every action present)."""
+    counts = dict.fromkeys(ACTIONS, 0)
+    for step in steps:
+        counts[step.kind.action] += 1
+    return counts
+
+
+def action_words(counts: Mapping[str, int]) -> str:
+    """'3 to create, 5 to change, 1 to remove' (and ', 1 access request' when any)."""
+    words = [f"{counts.get(a, 0)} to {a}" for a in ACTIONS if a != "request"]
+    if counts.get("request"):
+        words.append(plural(counts["request"], "access request"))
+    return ", ".join(words)
+
+
+def headline(plan: Plan) -> list[str]:
+    """The plan in a few sentences (no final stop), most important first.
+
+    The first is :func:`plan_summary` (never "no changes" when an account failed);
+    then the counts by action. A rendering shows every sentence, so a new fact
+    for reviewers is one more item here.
+    """
+    sentences = [plan_summary(plan)]
+    if plan.steps:
+        sentences.append(action_words(action_counts(plan.steps)))
+    return sentences
+
+
+#: The fields whose change alters what a user may do (a name or team does not).
+_ACCESS_FIELDS = ("access", "seat", "permissions")
+
+
+def dangers(step: Step, actor: str | None = None) -> tuple[str, ...]:
+    """Why a reviewer should look twice at ``step`` (empty: an ordinary step).
+
+    Removals, any change to or from Super Admin, Partner Admin granted, a paid
+    seat taken, and any change to the access of ``actor`` (the identity the tool
+    acts as, when known). A step type the kinds table marks dangerous is never
+    left unmarked.
+    """
+    kind = step.kind
+    before, after = step.before or Fields(), step.after or Fields()
+    found: list[str] = []
+    if kind.effect is Effect.REMOVE:
+        found.append("removes a user")
+    kinds = {a.kind for a in (before.access, after.access) if a is not None}
+    if "super_admin" in kinds:
+        found.append("Super Admin change")
+    granted = after.access is not None and after.access.kind == "partner_admin"
+    if granted and (before.access is None or before.access.kind != "partner_admin"):
+        found.append("grants Partner Admin")
+    if after.seat in PAID_SEATS and after.seat != before.seat:
+        found.append(f"takes a paid {after.seat} seat")
+    own = actor is not None and step.user is not None and user_key(step.user) == user_key(actor)
+    if own and kind.effect is not Effect.REQUEST:
+        touched = kind.effect in (Effect.CREATE, Effect.REMOVE) or any(
+            f in after for f in _ACCESS_FIELDS
+        )
+        if touched:
+            found.append("the actor's own access")
+    if kind.dangerous and not found:
+        found.append(kind.title)
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class Attention:
+    """One step a reviewer should look at twice, and why."""
+
+    account: AccountPlan
+    step: Step
+    reasons: tuple[str, ...]
+
+
+def attention(plan: Plan, actor: str | None = None) -> list[Attention]:
+    """Every dangerous step, in plan order (accounts that could not be planned have none)."""
+    return [
+        Attention(account, step, reasons)
+        for account in plan.accounts
+        for step in account.steps
+        if (reasons := dangers(step, actor))
+    ]
+
+
+def failed_first(accounts: Sequence[AccountPlan]) -> list[AccountPlan]:
+    """The accounts that could not be planned first, each group in plan order."""
+    return [a for a in accounts if a.error] + [a for a in accounts if not a.error]

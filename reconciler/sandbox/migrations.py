@@ -100,6 +100,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX journal_by_account ON journal (account, seq)",
     ),
+    # The snapshots seeded from, by real path, with their digest then: a snapshot edited
+    # after the database was made from it is noticed.
+    (
+        """CREATE TABLE snapshots (
+            path TEXT PRIMARY KEY,
+            digest TEXT NOT NULL,
+            seeded_at TEXT NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

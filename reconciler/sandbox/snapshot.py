@@ -9,11 +9,15 @@ can place each one at its ``file:line:col``.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from reconciler.catalog import load_catalogue
+from reconciler.config.files import find_yaml_files
 from reconciler.config.loader import LoadedDocument, load_yaml_documents
 from reconciler.config.schema import validate_documents
 from reconciler.errors import ConfigError, Diagnostic
@@ -153,6 +157,23 @@ def load_snapshot(path: str | Path) -> dict[str, Any]:
     if diagnostics:
         raise ConfigError(diagnostics)
     return {"accounts": accounts}
+
+
+def snapshot_digest(path: str | Path) -> str:
+    """The digest of a snapshot's bytes (a directory: its YAML files' names and bytes).
+
+    Recorded when seeding, so that an edit of the snapshot afterwards is noticed;
+    cheap enough to take on every run, unlike parsing the snapshot.
+    """
+    files, _ = find_yaml_files(path)
+    base = str(path) if os.path.isdir(path) else os.path.dirname(str(path))
+    hasher = hashlib.sha256()
+    for file in sorted(files):
+        hasher.update(os.path.relpath(file, base).encode("utf-8") + b"\0")
+        with contextlib.suppress(OSError):  # gone or unreadable: it differs from when seeded
+            hasher.update(Path(file).read_bytes())
+        hasher.update(b"\0")
+    return "sha256:" + hasher.hexdigest()
 
 
 def _place(pointer: str, message: str, owners: Sequence[tuple[int, LoadedDocument]]) -> Diagnostic:

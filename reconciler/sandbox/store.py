@@ -29,6 +29,7 @@ from reconciler.catalog import Catalogue, load_catalogue
 from reconciler.errors import SandboxError
 from reconciler.model import PAID_SEATS, PARTNER_ADMIN, AccountState, Partner, User, user_key
 from reconciler.plan import CREATE_USER, REMOVE_USER, REQUEST_ACCESS, Step
+from reconciler.render import plural
 from reconciler.sandbox.migrations import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
 from reconciler.sandbox.rows import (
     RoleRow,
@@ -201,8 +202,13 @@ class Store:
 
     # -- seed and export --------------------------------------------------------------
 
-    def seed(self, snapshot: Mapping[str, Any], partner: Partner) -> None:
-        """Replace every account the snapshot names (others stay) and set the partner."""
+    def seed(
+        self, snapshot: Mapping[str, Any], partner: Partner, source: tuple[str, str] | None = None
+    ) -> None:
+        """Replace every account the snapshot names (others stay) and set the partner.
+
+        ``source``: the snapshot file's real path and digest, remembered (:meth:`seeded_digest`).
+        """
         problems = snapshot_problems(snapshot)
         if problems:
             shown = "; ".join(f"{pointer or '/'}: {message}" for pointer, message in problems[:3])
@@ -225,6 +231,14 @@ class Store:
             tx.executemany("DELETE FROM accounts WHERE id = ?", [(i,) for i in ids])
             for account in accounts:
                 self._seed_account(tx, account)
+            if source is not None:
+                tx.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?)", (*source, now()))
+
+    def seeded_digest(self, path: str) -> str | None:
+        """The digest the snapshot at real ``path`` had when last seeded from (None: never)."""
+        with self._transaction() as tx:
+            row = tx.execute("SELECT digest FROM snapshots WHERE path = ?", (path,)).fetchone()
+            return str(row["digest"]) if row is not None else None
 
     def _seed_account(self, tx: sqlite3.Connection, account: Mapping[str, Any]) -> None:
         account_id = int(account["id"])
@@ -266,7 +280,7 @@ class Store:
             tx,
             _Entry(account_id, SEED, None, None, channel=None),
             "ok",
-            f"seeded {len(users)} users",
+            f"seeded {plural(len(users), 'user')}",
         )
 
     def export(self) -> dict[str, Any]:

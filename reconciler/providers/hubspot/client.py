@@ -31,10 +31,12 @@ from typing import Any
 import httpx
 
 from reconciler.errors import ProviderError, RateLimitError
-from reconciler.providers.hubspot.limiter import WindowLimiter
+from reconciler.logs import log_request
+from reconciler.providers.hubspot.limiter import WindowLimiter, header_int
 
 PROVIDER = "hubspot"
 DAILY = "DAILY"
+DAILY_REMAINING = "x-hubspot-ratelimit-daily-remaining"
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class Answer:
 class _Token:
     limiter: WindowLimiter
     daily_spent: bool = False
+    #: What the last answer said is left of the day's requests (None: not said yet).
+    daily_remaining: int | None = None
 
 
 @dataclass
@@ -170,6 +174,10 @@ class HubSpotClient:
     def close(self) -> None:
         self._http.close()
 
+    def daily_remaining(self, credential: Credential) -> int | None:
+        """Requests left today on this token, as HubSpot last said (None: not said yet)."""
+        return self._token(credential).daily_remaining
+
     def _token(self, credential: Credential) -> _Token:
         with self._lock:
             token = self._tokens.get(credential.key)
@@ -231,13 +239,7 @@ class HubSpotClient:
         """Send once: the answer, or why and when to try again (raises what must not be)."""
         credential = call.credential
         try:
-            response = self._http.request(
-                call.method,
-                call.path,
-                params=call.params,
-                json=call.body,
-                headers=credential.headers(),
-            )
+            response = self._send(call)
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
             raise ProviderError(
                 f"{call.what}: cannot send the request: {credential.scrub(str(exc))}",
@@ -250,7 +252,25 @@ class HubSpotClient:
             failure = f"{type(exc).__name__}: {credential.scrub(str(exc)) or 'no answer'}"
             return _Retry(self.retry.backoff(attempt, self._random), failure)
         token.limiter.observe(response.headers)
+        _observe_daily(token, response.headers)
         return self._answer(call, token, response, attempt)
+
+    def _send(self, call: _Call) -> httpx.Response:
+        """One HTTP request, logged (``--verbose``) by method, path, status and duration only."""
+        started = time.perf_counter()
+        try:
+            response = self._http.request(
+                call.method,
+                call.path,
+                params=call.params,
+                json=call.body,
+                headers=call.credential.headers(),
+            )
+        except httpx.HTTPError as exc:
+            log_request(call.account, call.method, call.path, type(exc).__name__, _since(started))
+            raise
+        log_request(call.account, call.method, call.path, response.status_code, _since(started))
+        return response
 
     def _answer(
         self, call: _Call, token: _Token, response: httpx.Response, attempt: int
@@ -301,6 +321,16 @@ class HubSpotClient:
         return ProviderError(
             credential.scrub(message), provider=PROVIDER, account=account, retryable=False
         )
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def _observe_daily(token: _Token, headers: Mapping[str, str]) -> None:
+    remaining = header_int(headers, DAILY_REMAINING)
+    if remaining is not None:
+        token.daily_remaining = remaining
 
 
 def _json(response: httpx.Response) -> Any:

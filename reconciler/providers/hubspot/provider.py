@@ -21,6 +21,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
@@ -75,6 +76,19 @@ MAX_TOKEN = 600
 DEFAULT_PARTNER_ADMIN_ROLE = "Partner Admin"
 #: A bound on paging, so a server that never stops paging cannot keep a run going.
 MAX_PAGES = 100_000
+#: Accounts read or applied at once, unless ``provider.concurrency`` or ``--parallelism``
+#: says otherwise. HubSpot limits each private-app token, and each account has its own,
+#: so accounts never share a budget: one account's plan is six requests, far under its
+#: 100 per 10 seconds. What bounds this is the client: a thread and up to
+#: :data:`READS_AT_ONCE` connections per account (the reasoning: ``docs/hubspot-api.md``).
+DEFAULT_PARALLELISM = 32
+#: An account's reads sent at once after its portal is checked: the token's scopes (then
+#: the seats), the pages of users, and the permission sets (then the teams).
+READS_AT_ONCE = 3
+#: Fewest requests left in a token's day for its reads to overlap. Closer to the end of
+#: the day's budget an account is read one request at a time, so the first refusal
+#: stops it with nothing more sent.
+OVERLAP_DAILY_MINIMUM = 100
 
 STEP_TYPES = frozenset({p.CREATE_USER, p.REMOVE_USER, p.SET_ACCESS, p.SET_TEAMS, p.SET_NAME})
 
@@ -151,6 +165,7 @@ class HubSpotProvider:
         *,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
+        parallelism: int | None = None,
     ) -> None:
         options = config.provider.options
         self.api = version(options.get("api_version"))
@@ -161,7 +176,7 @@ class HubSpotProvider:
         scopes = options.get("scopes")
         self.configured_scopes = frozenset(scopes) if scopes is not None else None
         self.page_size = int(options.get("page_size") or 100)
-        self.parallelism = int(options.get("concurrency") or 8)
+        self.parallelism = parallelism or int(options.get("concurrency") or DEFAULT_PARALLELISM)
         self.capabilities: Capabilities = capabilities_of(self.api, self.seats)
         base_url = str(options.get("base_url") or DEFAULT_BASE_URL)
         check_base_url(base_url)
@@ -172,7 +187,7 @@ class HubSpotProvider:
             requests_per_window=int(options.get("requests_per_10s") or 100),
             window_seconds=10.0,
             transport=transport,
-            connections=max(16, self.parallelism * 2),
+            connections=max(16, self.parallelism * READS_AT_ONCE),
         )
         self._verified: dict[int, frozenset[str] | None] = {}
         self._directories: dict[int, Directory] = {}
@@ -191,9 +206,7 @@ class HubSpotProvider:
 
     def read_account(self, account: DesiredAccount) -> AccountState:
         credential = self._credential(account)
-        scopes = self._verify(account, credential)
-        users = self._all_users(account, credential)
-        directory = self._read_directory(account, credential)
+        scopes, users, directory, listed = self._read_overlapped(account, credential)
         current = {}
         unknown: set[str] = set()
         for data in users:
@@ -210,8 +223,7 @@ class HubSpotProvider:
             unknown |= missing
         owned: dict[str, int] = {}
         seats = self.api.seats
-        if seats is not None and (scopes is None or BILLING_WRITE_SCOPE in scopes):
-            listed = self._get(account, credential, seats).data
+        if seats is not None and listed is not None:
             used = Counter(u.seat for u in current.values() if f"{u.key}.seat" not in unknown)
             owned = seats_owned(_results(listed, seats, account), self.seats, used)
         else:
@@ -229,6 +241,59 @@ class HubSpotProvider:
             unknown=frozenset(unknown),
             grants=scopes,
         )
+
+    def _read_overlapped(
+        self, account: DesiredAccount, credential: Credential
+    ) -> tuple[frozenset[str] | None, list[Any], Directory, Any]:
+        """Scopes, users, directory and seats list (None: not to be read), reads overlapped.
+
+        The portal is checked first (nothing else is sent with a token for another
+        account); then three chains run at once: the token's scopes and then the
+        seats, the pages of users, the permission sets and then the teams. Failures
+        are raised in the order a serial read meets them: scopes, users, directory,
+        seats.
+        """
+        with self._lock:
+            verified = account.id in self._verified
+        if not verified:
+            self._check_details(account, credential)
+        left = self.client.daily_remaining(credential)
+        if left is not None and left < OVERLAP_DAILY_MINIMUM:
+            scopes = self._verify(account, credential, portal_checked=True)
+            users_read = self._all_users(account, credential)
+            directory_read = self._read_directory(account, credential)
+            return scopes, users_read, directory_read, self._seats(account, credential, scopes)
+        with ThreadPoolExecutor(READS_AT_ONCE, thread_name_prefix=f"account-{account.id}") as pool:
+            scoped = pool.submit(self._scopes_then_seats, account, credential)
+            users = pool.submit(self._all_users, account, credential)
+            directory = pool.submit(self._read_directory, account, credential)
+            scopes, seats = scoped.result()
+            read = users.result(), directory.result()
+        if isinstance(seats, ProviderError):
+            raise seats
+        return scopes, read[0], read[1], seats
+
+    def _scopes_then_seats(
+        self, account: DesiredAccount, credential: Credential
+    ) -> tuple[frozenset[str] | None, Any]:
+        """The token's scopes, and the seats list if this version and the scopes allow it.
+
+        A failure to read the seats is returned, for the caller to raise in its turn.
+        """
+        scopes = self._verify(account, credential, portal_checked=True)
+        try:
+            return scopes, self._seats(account, credential, scopes)
+        except ProviderError as exc:
+            return scopes, exc
+
+    def _seats(
+        self, account: DesiredAccount, credential: Credential, scopes: frozenset[str] | None
+    ) -> Any:
+        """The seats list, if this version has one and the scopes allow reading it (else None)."""
+        path = self.api.seats
+        if path is None or (scopes is not None and BILLING_WRITE_SCOPE not in scopes):
+            return None
+        return self._get(account, credential, path).data
 
     def _all_users(self, account: DesiredAccount, credential: Credential) -> list[Any]:
         users: list[Any] = []
@@ -382,23 +447,30 @@ class HubSpotProvider:
             )
         return Credential(variable, value)
 
-    def _verify(self, account: DesiredAccount, credential: Credential) -> frozenset[str] | None:
+    def _verify(
+        self, account: DesiredAccount, credential: Credential, *, portal_checked: bool = False
+    ) -> frozenset[str] | None:
         """The token must belong to this portal, or nothing is read or written with it.
 
         Returns the token's scopes: from HubSpot's private-app token information,
         else from ``provider.scopes``, else None (not known; a 403 then names the
-        missing scope).
+        missing scope). ``portal_checked``: the caller checked the account details.
         """
         with self._lock:
             if account.id in self._verified:
                 return self._verified[account.id]
-        details = self._get(account, credential, self.api.details).data
-        portal = details.get("portalId") if isinstance(details, Mapping) else None
-        self._check_portal(account, credential, portal)
+        if not portal_checked:
+            self._check_details(account, credential)
         scopes = self._token_scopes(account, credential)
         with self._lock:
             self._verified[account.id] = scopes
         return scopes
+
+    def _check_details(self, account: DesiredAccount, credential: Credential) -> None:
+        """The account details must name this account's portal."""
+        details = self._get(account, credential, self.api.details).data
+        portal = details.get("portalId") if isinstance(details, Mapping) else None
+        self._check_portal(account, credential, portal)
 
     def _check_portal(self, account: DesiredAccount, credential: Credential, portal: Any) -> None:
         if str(portal) != str(account.id):

@@ -1,0 +1,115 @@
+"""Parsing many configuration files in several processes at once.
+
+Parsing is almost all of the time it takes to check a large configuration
+(composing the YAML and building data with a place for every value), and each
+file parses on its own, so a partner with a thousand account files parses on
+every core. Each worker reads and parses a slice of the files with the same
+:func:`~reconciler.config.loader.read_document` as the serial path and sends
+back what it gives: the document (data, positions packed by
+:mod:`.positions`, text) or its diagnostics.
+Results come back in the order of the files, so every later stage, and so
+every message and plan, is byte for byte what the serial path gives.
+
+The pool pays off only for many files: starting processes and sending the
+results back costs more than it saves on a few. Below :data:`MIN_FILES` files
+(or with one core) the files are parsed here, one by one. The environment
+variable :data:`SWITCH` chooses otherwise: ``0`` never uses the pool, ``1``
+always does (how the tests show both paths give the same result).
+
+Processes are started by ``fork`` when this process runs a single thread: the
+child starts at once with the loader already imported. With other threads
+running, a forked child could inherit a lock some thread holds (and Python
+3.12 warns about it), so ``forkserver`` starts them instead, from a clean
+server process that imports the loader once. If the pool cannot be started or
+a worker dies, the files are parsed here, serially: slower, never different.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+
+from reconciler.config.loader import LoadedDocument, read_document
+from reconciler.config.positions import pack_positions
+from reconciler.errors import Diagnostic
+
+#: ``0``: never parse in several processes; ``1``: always (even a single file).
+SWITCH = "RECONCILER_PARALLEL_PARSE"
+#: Fewest files worth a pool: below this, starting processes costs more than it saves.
+MIN_FILES = 64
+#: Slices per worker: small enough that results stream back while others still parse,
+#: few enough that each carries enough work to pay for its round trip.
+SLICES_PER_WORKER = 4
+
+Parsed = tuple[LoadedDocument | None, list[Diagnostic]]
+
+
+def parse_files(files: Sequence[str]) -> list[Parsed]:
+    """Each file's document or diagnostics, in the order of ``files``."""
+    workers = pool_size(len(files))
+    if workers > 1:
+        try:
+            return _parse_in_pool(files, workers)
+        except (BrokenProcessPool, OSError):
+            pass  # no processes to be had here: parse serially
+    return _parse_slice(list(files))
+
+
+def pool_size(files: int) -> int:
+    """How many worker processes to parse ``files`` files with (1: parse here)."""
+    switch = os.environ.get(SWITCH, "").strip()
+    cores = os.cpu_count() or 1
+    if switch == "0" or files == 0:
+        return 1
+    if switch == "1":
+        return max(2, min(cores, files))
+    if files < MIN_FILES or cores < 2:
+        return 1
+    return cores
+
+
+def start_method() -> str:
+    """``fork`` where it is safe (one thread, and offered here), else ``forkserver``."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return "fork"
+    if "forkserver" in methods:
+        return "forkserver"
+    return "spawn"
+
+
+def _parse_in_pool(files: Sequence[str], workers: int) -> list[Parsed]:
+    count = min(len(files), workers * SLICES_PER_WORKER)
+    size, extra = divmod(len(files), count)
+    slices: list[list[str]] = []
+    start = 0
+    for index in range(count):
+        end = start + size + (1 if index < extra else 0)
+        slices.append(list(files[start:end]))
+        start = end
+    method = start_method()
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload(["reconciler.config.loader"])
+    parsed: list[Parsed] = []
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=gc.disable) as pool:
+        for results in pool.map(_parse_slice, slices):
+            parsed.extend(results)
+    return parsed
+
+
+def _parse_slice(files: list[str]) -> list[Parsed]:
+    """Runs in a worker (or here): read and parse each file, its positions packed."""
+    parsed: list[Parsed] = []
+    for file in files:
+        document, problems = read_document(file)
+        if document is not None:
+            document = replace(document, positions=pack_positions(document.positions))
+        parsed.append((document, problems))
+    return parsed
