@@ -158,6 +158,8 @@ class AccountPlan:
     removal_limit: int | None = None
     seats: SeatImpact = SeatImpact()
     state_digest: str = ""
+    #: Where the account is declared (``file:line:col``); kept for an account that failed.
+    source: str | None = None
 
     @property
     def over_removal_limit(self) -> bool:
@@ -181,6 +183,7 @@ class AccountPlan:
             },
             "seats": self.seats.to_data(),
             "steps": [s.to_data() for s in self.steps],
+            **({"source": self.source} if self.source is not None else {}),
         }
 
     @classmethod
@@ -197,6 +200,7 @@ class AccountPlan:
             removal_limit=summary.get("removal_limit"),
             seats=SeatImpact(dict(seats.get("freed") or {}), dict(seats.get("taken") or {})),
             state_digest=str(data.get("state_digest", "")),
+            source=data.get("source"),
         )
 
 

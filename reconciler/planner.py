@@ -411,6 +411,8 @@ def build_plan(
             planned = AccountPlan(desired.id, name, error=current.message)
         else:
             planned = plan_account(desired, current, partner, catalogue, capabilities, provider)
+        if planned.error is not None and desired.source is not None:
+            planned = replace(planned, source=str(desired.source))
         accounts.append(replace(planned, state_digest=account_digest(current)))
     return Plan(tuple(accounts), plan_digest(accounts), config_digest)
 

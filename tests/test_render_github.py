@@ -132,6 +132,8 @@ def test_a_plan_with_a_failed_account_never_says_no_changes(example: Path, only:
         assert "no changes" not in result.stdout.lower()
         assert "Ghost Gardens (4419999)" in result.stdout
         assert "1 account cannot be planned" in result.stdout
+        # With the config line that declares it.
+        assert "accounts/ghost-gardens.yaml:2" in result.stdout.replace("&#47;", "/")
 
 
 def first_source(example: Path) -> tuple[str, str]:

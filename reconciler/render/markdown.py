@@ -124,12 +124,12 @@ def source_links(prefix: str, root: str, here: str) -> SourceLink:
     return link
 
 
-def source_cell(step: Step, link: SourceLink | None) -> str:
-    """``file:line`` of the step's config entry, linked when a link is known."""
-    if not step.source:
+def source_cell(source: str | None, link: SourceLink | None) -> str:
+    """``file:line`` of a config entry, linked when a link is known."""
+    if not source:
         return "–"
-    where = step.source.rsplit(":", 1)[0] if step.source.count(":") >= 2 else step.source
-    url = link(step.source) if link else None
+    where = source.rsplit(":", 1)[0] if source.count(":") >= 2 else source
+    url = link(source) if link else None
     target = link_target(url) if url else None
     return f"[{escape(where)}]({target})" if target else escape(where)
 
@@ -154,7 +154,7 @@ def render_step_row(number: int, step: Step, context: Context = NO_CONTEXT) -> s
     return (
         f"| {number} | {mark}`{symbol(step)}` {escape(title(step))} | {escape(step.user)}"
         f" | {escape(change_words(step))} | {channel} | {escape(step.why)}"
-        f" | {source_cell(step, context.link)} |"
+        f" | {source_cell(step.source, context.link)} |"
     )
 
 
@@ -163,7 +163,8 @@ def render_account(account: AccountPlan, context: Context = NO_CONTEXT) -> list[
     opening = "<details open>" if account.error else "<details>"
     lines = [opening, f"<summary>{escape(account_header(account))}</summary>", ""]
     if account.error:
-        lines += [f"**Cannot plan:** {escape(account.error)}", ""]
+        where = f" (config: {source_cell(account.source, context.link)})" if account.source else ""
+        lines += [f"**Cannot plan:** {escape(account.error)}{where}", ""]
     for warning in account.warnings:
         lines.append(f"> ⚠️ {escape(warning)}")
     if account.warnings:
@@ -196,7 +197,7 @@ ATTENTION_BUDGET = 6_000
 
 def attention_item(item: Attention, link: SourceLink | None) -> str:
     step, account = item.step, item.account
-    where = f" ({source_cell(step, link)})" if step.source else ""
+    where = f" ({source_cell(step.source, link)})" if step.source else ""
     return (
         f"- {DANGER} {escape(account.name)} ({account.account}): `{symbol(step)}`"
         f" {escape(title(step))} {escape(step.user)}: {escape(', '.join(item.reasons))}{where}"

@@ -70,7 +70,8 @@ def render_step(step: Step, color: bool, actor: str | None = None) -> list[str]:
 def render_account(account: AccountPlan, color: bool, actor: str | None = None) -> list[str]:
     if account.error:
         title = inert(f"{account.name} ({account.account})")
-        return [f"{title}: {paint('error', 'error', color)}: {inert(account.error)}"]
+        where = f" (config: {inert(account.source)})" if account.source else ""
+        return [f"{title}: {paint('error', 'error', color)}: {inert(account.error)}{where}"]
     lines = [inert(account_header(account))]
     for warning in account.warnings:
         lines.append(paint(f"  warning: {warning}", "warn", color))
