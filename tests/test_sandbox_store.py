@@ -15,7 +15,8 @@ from reconciler import plan as p
 from reconciler.catalog import schemas_dir
 from reconciler.errors import SandboxError
 from reconciler.model import PARTNER_ADMIN, Access, Partner, Permissions, Teams, User
-from reconciler.sandbox.store import (
+from reconciler.sandbox.migrations import SCHEMA_VERSION
+from reconciler.sandbox.rules import (
     CONFLICT,
     FORBIDDEN,
     INVALID,
@@ -23,11 +24,10 @@ from reconciler.sandbox.store import (
     LIMIT,
     NO_ACCESS,
     NOT_FOUND,
-    SCHEMA_VERSION,
     STALE,
     RefusedError,
-    Store,
 )
+from reconciler.sandbox.store import Store
 
 ACME = 4410021
 BETA = 5500001

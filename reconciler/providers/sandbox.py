@@ -26,8 +26,9 @@ from reconciler.model import (
 )
 from reconciler.plan import REQUEST_ACCESS, STEP_TYPES, Step
 from reconciler.providers.base import Capabilities
+from reconciler.sandbox.rules import NOT_FOUND, RefusedError
 from reconciler.sandbox.snapshot import load_snapshot, snapshot_digest
-from reconciler.sandbox.store import NOT_FOUND, RefusedError, Store
+from reconciler.sandbox.store import Store
 
 DEFAULT_PATH = ".reconciler/sandbox.db"
 

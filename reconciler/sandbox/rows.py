@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.errors import SandboxError
 from reconciler.model import (
     PAID_SEATS,
     Access,
@@ -307,3 +308,63 @@ def _user_values(user: User) -> tuple[Any, ...]:
         json.dumps(sorted(user.permissions.add)),
         json.dumps(sorted(user.permissions.remove)),
     )
+
+
+def seed_account(tx: sqlite3.Connection, account: Mapping[str, Any]) -> int:
+    """Insert one snapshot account (its old rows already deleted); the users it holds."""
+    account_id = int(account["id"])
+    tx.execute("INSERT INTO accounts VALUES (?, ?)", (account_id, account.get("name", "")))
+    owned = account.get("seats_owned") or {}
+    tx.executemany(
+        "INSERT INTO seats_owned VALUES (?, ?, ?)",
+        [(account_id, seat, int(owned.get(seat, 0))) for seat in PAID_SEATS],
+    )
+    tx.executemany(
+        "INSERT INTO roles (account, name, seat, permissions) VALUES (?, ?, ?, ?)",
+        [
+            (account_id, r["name"], r.get("seat"), json.dumps(sorted(r.get("permissions", ()))))
+            for r in account.get("roles") or ()
+        ],
+    )
+    tx.executemany(
+        "INSERT INTO teams (account, name) VALUES (?, ?)",
+        [(account_id, name) for name in account.get("teams") or ()],
+    )
+    for token in account.get("tokens") or ():
+        taken = tx.execute(
+            "SELECT account FROM tokens WHERE value = ?", (token["value"],)
+        ).fetchone()
+        if taken is not None:
+            raise SandboxError(
+                f"account {account_id}: a token value is already used by account {taken['account']}"
+            )
+        tx.execute(
+            "INSERT INTO tokens VALUES (?, ?, ?)",
+            (token["value"], account_id, json.dumps(list(token.get("scopes") or ()))),
+        )
+    add_requests(tx, account_id, account.get("access_requests") or ())
+    users = [User.from_data(data) for data in account.get("users") or ()]
+    for user in users:
+        insert_user(tx, account_id, user)
+    return len(users)
+
+
+def export_account(tx: sqlite3.Connection, account_id: int) -> dict[str, Any]:
+    """One account as snapshot data, in a deterministic order (``seed_account`` takes it back)."""
+    state = read_state(tx, account_id, None)
+    tokens = tx.execute(
+        "SELECT value, scopes FROM tokens WHERE account = ? ORDER BY value", (account_id,)
+    ).fetchall()
+    requests = pending_requests(tx, account_id)
+    data: dict[str, Any] = {
+        "id": account_id,
+        "name": state.name,
+        "seats_owned": {seat: state.seats_owned.get(seat, 0) for seat in PAID_SEATS},
+        "roles": [state.roles[name].to_data() for name in sorted(state.roles)],
+        "teams": sorted(state.teams),
+        "tokens": [{"value": t["value"], "scopes": json.loads(t["scopes"])} for t in tokens],
+    }
+    if requests:
+        data["access_requests"] = requests
+    data["users"] = [state.users[key].to_data() for key in sorted(state.users)]
+    return data

@@ -27,10 +27,10 @@ from typing import Any, Self, TypeVar
 
 from reconciler.catalog import Catalogue, load_catalogue
 from reconciler.errors import SandboxError
-from reconciler.model import PAID_SEATS, PARTNER_ADMIN, AccountState, Partner, User, user_key
+from reconciler.model import PARTNER_ADMIN, AccountState, Partner, User, user_key
 from reconciler.plan import CREATE_USER, REMOVE_USER, REQUEST_ACCESS, Step
 from reconciler.render import plural
-from reconciler.sandbox.migrations import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
+from reconciler.sandbox.migrations import SCHEMA_VERSION, migrate, schema_version
 from reconciler.sandbox.rows import (
     RoleRow,
     TeamRow,
@@ -38,31 +38,24 @@ from reconciler.sandbox.rows import (
     UserRow,
     account_ids,
     add_requests,
+    export_account,
     find_user,
     find_user_by_id,
     insert_user,
     now,
     partner_access,
-    pending_requests,
     read_account,
     read_state,
     require_account,
     require_user,
     role_of,
     save_user,
+    seed_account,
     token_row,
     user_row,
 )
 from reconciler.sandbox.rules import (
-    CONFLICT,
-    FORBIDDEN,
-    INVALID,
-    INVARIANT,
-    LIMIT,
-    NO_ACCESS,
     NOT_FOUND,
-    STALE,
-    RefusedError,
     check_request,
     check_write,
     describe,
@@ -71,29 +64,6 @@ from reconciler.sandbox.rules import (
     refused,
 )
 from reconciler.sandbox.snapshot import snapshot_problems
-
-# The rule kinds, RefusedError, the rows and the schema are imported from here.
-__all__ = [
-    "APPROVE_ACCESS",
-    "CONFLICT",
-    "FORBIDDEN",
-    "INVALID",
-    "INVARIANT",
-    "LIMIT",
-    "MIGRATIONS",
-    "NOT_FOUND",
-    "NO_ACCESS",
-    "SCHEMA_VERSION",
-    "SEED",
-    "STALE",
-    "UPDATE_USER",
-    "RefusedError",
-    "RoleRow",
-    "Store",
-    "TeamRow",
-    "TokenRow",
-    "UserRow",
-]
 
 T = TypeVar("T")
 
@@ -241,71 +211,14 @@ class Store:
             return str(row["digest"]) if row is not None else None
 
     def _seed_account(self, tx: sqlite3.Connection, account: Mapping[str, Any]) -> None:
-        account_id = int(account["id"])
-        tx.execute("INSERT INTO accounts VALUES (?, ?)", (account_id, account.get("name", "")))
-        owned = account.get("seats_owned") or {}
-        tx.executemany(
-            "INSERT INTO seats_owned VALUES (?, ?, ?)",
-            [(account_id, seat, int(owned.get(seat, 0))) for seat in PAID_SEATS],
-        )
-        tx.executemany(
-            "INSERT INTO roles (account, name, seat, permissions) VALUES (?, ?, ?, ?)",
-            [
-                (account_id, r["name"], r.get("seat"), json.dumps(sorted(r.get("permissions", ()))))
-                for r in account.get("roles") or ()
-            ],
-        )
-        tx.executemany(
-            "INSERT INTO teams (account, name) VALUES (?, ?)",
-            [(account_id, name) for name in account.get("teams") or ()],
-        )
-        for token in account.get("tokens") or ():
-            taken = tx.execute(
-                "SELECT account FROM tokens WHERE value = ?", (token["value"],)
-            ).fetchone()
-            if taken is not None:
-                raise SandboxError(
-                    f"account {account_id}: a token value is already used by account "
-                    f"{taken['account']}"
-                )
-            tx.execute(
-                "INSERT INTO tokens VALUES (?, ?, ?)",
-                (token["value"], account_id, json.dumps(list(token.get("scopes") or ()))),
-            )
-        add_requests(tx, account_id, account.get("access_requests") or ())
-        users = [User.from_data(data) for data in account.get("users") or ()]
-        for user in users:
-            insert_user(tx, account_id, user)
-        self._log(
-            tx,
-            _Entry(account_id, SEED, None, None, channel=None),
-            "ok",
-            f"seeded {plural(len(users), 'user')}",
-        )
+        users = seed_account(tx, account)
+        entry = _Entry(int(account["id"]), SEED, None, None, channel=None)
+        self._log(tx, entry, "ok", f"seeded {plural(users, 'user')}")
 
     def export(self) -> dict[str, Any]:
         """The whole sandbox as snapshot data, in a deterministic order; ``seed`` takes it back."""
         with self._transaction() as tx:
-            return {"accounts": [self._export_account(tx, i) for i in account_ids(tx)]}
-
-    def _export_account(self, tx: sqlite3.Connection, account_id: int) -> dict[str, Any]:
-        state = read_state(tx, account_id, None)
-        tokens = tx.execute(
-            "SELECT value, scopes FROM tokens WHERE account = ? ORDER BY value", (account_id,)
-        ).fetchall()
-        requests = pending_requests(tx, account_id)
-        data: dict[str, Any] = {
-            "id": account_id,
-            "name": state.name,
-            "seats_owned": {seat: state.seats_owned.get(seat, 0) for seat in PAID_SEATS},
-            "roles": [state.roles[name].to_data() for name in sorted(state.roles)],
-            "teams": sorted(state.teams),
-            "tokens": [{"value": t["value"], "scopes": json.loads(t["scopes"])} for t in tokens],
-        }
-        if requests:
-            data["access_requests"] = requests
-        data["users"] = [state.users[key].to_data() for key in sorted(state.users)]
-        return data
+            return {"accounts": [export_account(tx, i) for i in account_ids(tx)]}
 
     # -- reads ------------------------------------------------------------------------
 

@@ -50,7 +50,9 @@ from reconciler.sandbox.http.shapes import (
     user_from_body,
     user_json,
 )
-from reconciler.sandbox.store import RefusedError, Store, TokenRow, UserRow
+from reconciler.sandbox.rows import TokenRow, UserRow
+from reconciler.sandbox.rules import RefusedError
+from reconciler.sandbox.store import Store
 
 #: Where the gate puts the checked token for the endpoints.
 TOKEN_KEY = "hubspot.token"

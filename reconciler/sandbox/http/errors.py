@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from reconciler.sandbox.store import CONFLICT, NOT_FOUND, RefusedError
+from reconciler.sandbox.rules import CONFLICT, NOT_FOUND, RefusedError
 
 
 class ApiError(Exception):

@@ -61,7 +61,8 @@ from reconciler.sandbox.http.faults import FaultInjector, drop_connection
 from reconciler.sandbox.http.ratelimit import Limiter
 from reconciler.sandbox.http.request_log import LoggedRequest, RequestLog
 from reconciler.sandbox.http.settings import ServerSettings
-from reconciler.sandbox.store import Store, TokenRow
+from reconciler.sandbox.rows import TokenRow
+from reconciler.sandbox.store import Store
 
 ADMIN_PREFIX = "/__sandbox/"
 

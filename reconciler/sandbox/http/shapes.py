@@ -27,7 +27,7 @@ from reconciler.providers.hubspot.versions import (
     ApiVersion,
 )
 from reconciler.sandbox.http.errors import invalid, missing_scope
-from reconciler.sandbox.store import UserRow
+from reconciler.sandbox.rows import UserRow
 
 DEFAULT_PARTNER_ADMIN_ROLE = "Partner Admin"
 #: The id of the Partner Admin permission set. Stored permission sets are numbered
