@@ -142,7 +142,7 @@ SCRIPT = r"""
   }
   function cellNode(c, account) {
     var td = el("td", c[1] === "role" ? c[2] : LABEL[c[1]] || c[1], "cell " + c[1]);
-    td.appendChild(el("span", c[3] + " seat", "seat"));
+    td.appendChild(el("span", c[3] === "none" ? "no seat" : c[3] + " seat", "seat"));
     if (c[5] !== "declared") td.classList.add("undeclared");
     if (c[7].length) td.classList.add("flagged");
     var tip = [account[1] + " (" + account[0] + ")", "access: " + (c[1] === "role" ?

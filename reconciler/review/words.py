@@ -43,7 +43,7 @@ def teams_words(cell: b.Cell) -> str:
 
 def cell_words(cell: b.Cell, currency: str | None) -> str:
     """``Super Admin, core seat, teams Sales, declared, 90.00 EUR/month``."""
-    parts = [cell.access_label, f"{cell.seat} seat"]
+    parts = [cell.access_label, "no seat" if cell.seat == "none" else f"{cell.seat} seat"]
     teams = teams_words(cell)
     if teams:
         parts.append(f"teams {teams}")
