@@ -15,19 +15,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.diff import CREATE, REMOVE, UPDATE, UserChange
+from reconciler.fields import Fields, as_fields
 from reconciler.model import PAID_SEATS, UNKNOWN_SEAT, AccountState, Permissions, User, user_key
 from reconciler.plan import Step
 from reconciler.providers.base import Capabilities
-from reconciler.steps import (
-    KINDS,
-    Effect,
-    Fields,
-    StepKind,
-    StepType,
-    access_step_type,
-    as_fields,
-    kind_of,
-)
+from reconciler.steps import KINDS, Effect, StepKind, StepType, access_step_type, kind_of
 
 
 @dataclass

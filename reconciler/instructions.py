@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reconciler import plan as p
+from reconciler.fields import NAMES, Fields
 from reconciler.model import UNKNOWN_SEAT, Access, User
-from reconciler.steps import NAMES, Effect, Fields
+from reconciler.steps import Effect
 
 SEAT_LABELS: Mapping[str, str] = {
     "partner": "Partner",

@@ -14,8 +14,9 @@ from typing import Any
 
 from reconciler.cost import SeatPrices
 from reconciler.errors import PlanError
+from reconciler.fields import Fields
 from reconciler.fleet import fleet_data
-from reconciler.steps import KINDS, Fields, StepKind, StepType, kind_of
+from reconciler.steps import KINDS, StepKind, StepType, kind_of
 from reconciler.steps import STEP_TYPES as STEP_TYPES
 
 FORMAT_VERSION = 2

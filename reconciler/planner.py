@@ -32,6 +32,7 @@ from reconciler.drafts import (
     split_paid_seat,
     user_chain,
 )
+from reconciler.fields import Fields, as_fields
 from reconciler.instructions import manual_instructions
 from reconciler.invariants import (
     Context,
@@ -53,12 +54,7 @@ from reconciler.model import (
 from reconciler.plan import AccountPlan, Plan, SeatImpact, Step
 from reconciler.providers.base import Capabilities
 from reconciler.render import plural
-from reconciler.steps import (
-    Effect,
-    Fields,
-    StepType,
-    as_fields,
-)
+from reconciler.steps import Effect, StepType
 
 
 def actor_refusal(draft: Draft, state: AccountState, ctx: Context) -> str | None:

@@ -19,6 +19,7 @@ from bench.generate import generate, make_accounts, snapshot_accounts
 from reconciler.cli import main
 from reconciler.config import load_config
 from reconciler.engine import open_provider, plan_of, read_states, select_accounts
+from reconciler.fields import Fields
 from reconciler.model import Access, Permissions, Teams, User
 from reconciler.plan import AccountPlan, Plan, SeatImpact, Step
 from reconciler.providers.sandbox import sandbox_path
@@ -26,7 +27,7 @@ from reconciler.render import Context, dangers, plural
 from reconciler.render.markdown import COMMENT_LIMIT, escape, render_markdown, source_links
 from reconciler.render.text import render_text
 from reconciler.sandbox.store import Store
-from reconciler.steps import Fields, StepType
+from reconciler.steps import StepType
 from tests.test_render import raw_controls
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "northwind"

@@ -10,6 +10,7 @@ import pytest
 
 from reconciler import plan as p
 from reconciler.catalog import schemas_dir
+from reconciler.fields import Fields
 from reconciler.model import (
     BASIC,
     PARTNER_ADMIN,
@@ -25,7 +26,6 @@ from reconciler.steps import (
     KINDS,
     STEP_TYPES,
     Effect,
-    Fields,
     StepType,
     access_step_type,
     kind_of,

@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler import plan as p
+from reconciler.fields import NAMES, Fields
 from reconciler.model import PAID_SEATS, Permissions, Teams, User, user_key
 from reconciler.plan import AccountPlan, Plan, SeatImpact, Step
-from reconciler.steps import KINDS, NAMES, Effect, Fields, StepType
+from reconciler.steps import KINDS, Effect, StepType
 
 #: Each step type's title, from the table of step types.
 TITLES: Mapping[StepType, str] = {t: kind.title for t, kind in KINDS.items()}

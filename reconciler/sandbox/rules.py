@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from reconciler.catalog import Catalogue
 from reconciler.errors import SandboxError
+from reconciler.fields import USER_FIELDS
 from reconciler.model import (
     ACCESS_KINDS,
     PAID_SEATS,
@@ -29,7 +30,7 @@ from reconciler.model import (
     user_key,
 )
 from reconciler.plan import Step
-from reconciler.steps import USER_FIELDS, Effect, StepKind
+from reconciler.steps import Effect, StepKind
 
 # Why a write was refused, so the HTTP server can answer with HubSpot's status codes.
 NOT_FOUND = "not_found"  # no such account, user or access request
