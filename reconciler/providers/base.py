@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from reconciler.fields import as_fields
 from reconciler.model import SUPER_ADMIN, UNKNOWN_SEAT, AccountState, DesiredAccount
 from reconciler.plan import Step
-from reconciler.steps import Effect, as_fields, kind_of
+from reconciler.steps import Effect, kind_of
 
 
 @dataclass(frozen=True)

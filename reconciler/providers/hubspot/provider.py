@@ -31,6 +31,7 @@ import httpx
 from reconciler import plan as p
 from reconciler.config.rules import url_problem
 from reconciler.errors import ProviderError, ReconcilerError
+from reconciler.fields import NAMES, Fields, as_fields
 from reconciler.model import (
     BASIC,
     PAID_SEATS,
@@ -68,7 +69,7 @@ from reconciler.providers.hubspot.versions import (
     ApiVersion,
     version,
 )
-from reconciler.steps import NAMES, Effect, Fields, as_fields
+from reconciler.steps import Effect
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 #: HubSpot says to allow tokens "up to 300 characters"; twice that is surely not one.
