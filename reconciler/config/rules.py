@@ -303,13 +303,7 @@ def check_user(
             yield account.diagnostic(f"{sub}/profile", f"unknown profile '{profile_name}'{hint}")
     yield from _added_and_removed(account, sub, user)
     if user.get("state") == "absent":
-        if user_key(email) == actor:
-            message = "the actor cannot be declared absent: the tool never removes its own actor"
-            yield account.diagnostic(f"{sub}/state", message)
-        for key in ("profile", "access", "seat", "seat_confirmed", "teams", "permissions"):
-            if key in user:
-                message = f"'{email}' is absent (to be removed), so '{key}' means nothing here"
-                yield account.diagnostic(f"{sub}/{key}", message, at_key=True)
+        yield from _absent_problems(account, sub, user, actor)
         return
     merged = effective_user(user, profile.data if profile else None)
 
@@ -344,6 +338,20 @@ def check_user(
             yield from _forbidden_added(account, sub, user, forbidden)
         else:
             yield from _forbidden_added(account, sub, merged, forbidden, at=place("permissions"))
+
+
+def _absent_problems(
+    account: Declared, sub: str, user: Mapping[str, Any], actor: str
+) -> Iterator[Diagnostic]:
+    """A user declared absent is removed: never the actor, and nothing else to say of it."""
+    email = user["email"]
+    if user_key(email) == actor:
+        message = "the actor cannot be declared absent: the tool never removes its own actor"
+        yield account.diagnostic(f"{sub}/state", message)
+    for key in ("profile", "access", "seat", "seat_confirmed", "teams", "permissions"):
+        if key in user:
+            message = f"'{email}' is absent (to be removed), so '{key}' means nothing here"
+            yield account.diagnostic(f"{sub}/{key}", message, at_key=True)
 
 
 def _forbidden_added(

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from reconciler.catalog import load_catalogue
+from reconciler.catalog import Catalogue, load_catalogue
 from reconciler.config.files import find_yaml_files
 from reconciler.config.loader import LoadedDocument, load_yaml_documents
 from reconciler.config.schema import validate_documents
@@ -87,18 +87,7 @@ def _account_problems(account: Mapping[str, Any], where: str) -> Iterator[Proble
         if access == "partner_admin" and user["seat"] != "partner":
             yield (f"{at}/seat", f"a Partner Admin holds the partner seat, not {user['seat']!r}")
         yield from _team_problems(user.get("teams") or {}, teams, f"{at}/teams", account["id"])
-        permissions = user.get("permissions") or {}
-        for part in ("add", "remove"):
-            for p, permission in enumerate(permissions.get(part) or ()):
-                pointer = f"{at}/permissions/{part}/{p}"
-                if permission not in catalogue.ids:
-                    yield (pointer, f"unknown permission {permission!r}")
-                elif (
-                    part == "add"
-                    and access == "partner_admin"
-                    and permission in catalogue.partner_admin_forbidden
-                ):
-                    yield (pointer, f"a Partner Admin cannot hold {permission!r}")
+        yield from _permission_problems(user, f"{at}/permissions", catalogue)
     owned = account.get("seats_owned") or {}
     for seat in PAID_SEATS:
         if used[seat] > owned.get(seat, 0):
@@ -113,6 +102,24 @@ def _account_problems(account: Mapping[str, Any], where: str) -> Iterator[Proble
     for q, email in enumerate(account.get("access_requests") or ()):
         if user_key(email) in emails:
             yield (f"{where}/access_requests/{q}", f"{email} is already a user of the account")
+
+
+def _permission_problems(
+    user: Mapping[str, Any], where: str, catalogue: Catalogue
+) -> Iterator[Problem]:
+    """Unknown permissions, and those a Partner Admin cannot hold."""
+    permissions = user.get("permissions") or {}
+    for part in ("add", "remove"):
+        for p, permission in enumerate(permissions.get(part) or ()):
+            pointer = f"{where}/{part}/{p}"
+            if permission not in catalogue.ids:
+                yield (pointer, f"unknown permission {permission!r}")
+            elif (
+                part == "add"
+                and user["access"] == "partner_admin"
+                and permission in catalogue.partner_admin_forbidden
+            ):
+                yield (pointer, f"a Partner Admin cannot hold {permission!r}")
 
 
 def _team_problems(
