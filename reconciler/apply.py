@@ -17,6 +17,7 @@ from reconciler.errors import ReconcilerError
 from reconciler.model import DesiredAccount
 from reconciler.plan import AccountPlan
 from reconciler.providers.base import Provider
+from reconciler.steps import StepType
 
 
 class Status(StrEnum):
@@ -106,11 +107,11 @@ class _Attempt:
     def _approval(self, step: p.Step) -> StepOutcome:
         message = "waiting for the client to approve partner access"
         if (
-            step.type != p.REQUEST_ACCESS
+            step.type != StepType.REQUEST_ACCESS
             or (step.after.partner_access if step.after else None) != "pending"
         ):
             return StepOutcome(step, Status.PENDING, message)
-        if p.REQUEST_ACCESS not in self.provider.capabilities.step_types:
+        if StepType.REQUEST_ACCESS not in self.provider.capabilities.step_types:
             return StepOutcome(
                 step,
                 Status.PENDING,

@@ -20,10 +20,11 @@ from reconciler.apply import AccountReport, ApplyReport, StepOutcome, apply_acco
 from reconciler.catalog import load_catalogue
 from reconciler.errors import PlanError, ProviderError, ReconcilerError
 from reconciler.model import AccountState, Config, DesiredAccount, ReadFailure, User, user_key
-from reconciler.plan import REQUEST_ACCESS, AccountPlan, Plan
+from reconciler.plan import AccountPlan, Plan
 from reconciler.planner import account_digest, build_plan, plan_digest
 from reconciler.providers.base import Provider
 from reconciler.render import plural
+from reconciler.steps import StepType
 
 #: One account and what reading it gave.
 Read: TypeAlias = tuple[DesiredAccount, AccountState | ReadFailure]
@@ -244,7 +245,7 @@ def drift_lines(account_plan: AccountPlan, state: AccountState | ReadFailure) ->
     lines = []
     seen: set[str] = set()
     for step in account_plan.steps:
-        if not step.user or step.type == REQUEST_ACCESS or user_key(step.user) in seen:
+        if not step.user or step.type == StepType.REQUEST_ACCESS or user_key(step.user) in seen:
             continue
         # A user's first step records the user as it was; later ones, as the plan leaves it.
         seen.add(user_key(step.user))

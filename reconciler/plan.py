@@ -17,25 +17,12 @@ from reconciler.errors import PlanError
 from reconciler.fields import Fields
 from reconciler.fleet import fleet_data
 from reconciler.steps import KINDS, StepKind, StepType, kind_of
-from reconciler.steps import STEP_TYPES as STEP_TYPES
 
 FORMAT_VERSION = 2
 #: How a plan file joins a manual step's ``manual_reason`` to its ``reason``: the file
 #: keeps one ``reason`` text (what a reviewer reads); in memory they are two fields.
 MANUAL_MARK = "; manual: "
 
-# The step types under their old names, for callers written before StepType.
-REQUEST_ACCESS = StepType.REQUEST_ACCESS
-CREATE_USER = StepType.CREATE_USER
-REMOVE_USER = StepType.REMOVE_USER
-GRANT_PARTNER_ADMIN = StepType.GRANT_PARTNER_ADMIN
-MIGRATE_TO_PARTNER_ADMIN = StepType.MIGRATE_TO_PARTNER_ADMIN
-PROMOTE_SUPER_ADMIN = StepType.PROMOTE_SUPER_ADMIN
-SET_ACCESS = StepType.SET_ACCESS
-SET_SEAT = StepType.SET_SEAT
-SET_PERMISSIONS = StepType.SET_PERMISSIONS
-SET_TEAMS = StepType.SET_TEAMS
-SET_NAME = StepType.SET_NAME
 CHANNELS: tuple[str, ...] = ("api", "manual", "approval")
 
 

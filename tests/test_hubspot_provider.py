@@ -30,6 +30,7 @@ from reconciler.sandbox.http.request_log import LoggedRequest
 from reconciler.sandbox.http.server import ServedSandbox
 from reconciler.sandbox.http.settings import ServerSettings
 from reconciler.sandbox.store import Store
+from reconciler.steps import StepType
 from tests.served import (
     ACTOR,
     FAST_RETRY,
@@ -133,14 +134,14 @@ def test_what_the_api_cannot_do_is_planned_for_a_person(
         plan = make_plan(config, provider)
     manual = {(s.type, s.user) for s in plan.steps if s.channel != "api"}
     assert manual == {
-        (p.PROMOTE_SUPER_ADMIN, "boss@acme.example"),
-        (p.SET_SEAT, "ana@northwind.agency"),  # the partner seat
-        (p.GRANT_PARTNER_ADMIN, "ana@northwind.agency"),
-        (p.CREATE_USER, "new3@northwind.agency"),  # as Partner Admin
-        (p.CREATE_USER, "new4@acme.example"),  # with individual permissions
-        (p.SET_SEAT, "owner@bluebird.example"),  # a paid seat; the actor is Partner Admin
-        (p.SET_ACCESS, "staff@acme.example"),  # clearing a permission set: not documented
-        (p.REQUEST_ACCESS, ACTOR),
+        (StepType.PROMOTE_SUPER_ADMIN, "boss@acme.example"),
+        (StepType.SET_SEAT, "ana@northwind.agency"),  # the partner seat
+        (StepType.GRANT_PARTNER_ADMIN, "ana@northwind.agency"),
+        (StepType.CREATE_USER, "new3@northwind.agency"),  # as Partner Admin
+        (StepType.CREATE_USER, "new4@acme.example"),  # with individual permissions
+        (StepType.SET_SEAT, "owner@bluebird.example"),  # a paid seat; the actor is Partner Admin
+        (StepType.SET_ACCESS, "staff@acme.example"),  # clearing a permission set: not documented
+        (StepType.REQUEST_ACCESS, ACTOR),
     }
 
 
@@ -183,7 +184,7 @@ def test_a_seat_whose_hubspot_name_is_not_ours_is_unknown_and_stays_in_the_plan(
     assert "ceo@acme.example.seat" not in state.unknown
     # A seat it cannot read is never assumed to be the configured one: it stays a
     # step until it is read (or a person confirms it), never silently dropped.
-    seats = {s.user: (s.before, s.after) for s in plan.steps if s.type == p.SET_SEAT}
+    seats = {s.user: (s.before, s.after) for s in plan.steps if s.type == StepType.SET_SEAT}
     assert seats["ops@acme.example"] == ({"seat": "unknown"}, {"seat": "core"})
     assert seats["ana@northwind.agency"] == ({"seat": "unknown"}, {"seat": "partner"})
     acme = next(a for a in plan.accounts if a.account == 5001)
@@ -225,7 +226,8 @@ def test_reads_are_the_pages_roles_teams_details_and_seats_and_writes_one_per_ap
     api_steps = [s for s in plan.steps if s.channel == "api"]
     assert len(writes) == len(api_steps) == len(applied(report))
     expected = Counter(
-        {p.CREATE_USER: "POST", p.REMOVE_USER: "DELETE"}.get(s.type, "PUT") for s in api_steps
+        {StepType.CREATE_USER: "POST", StepType.REMOVE_USER: "DELETE"}.get(s.type, "PUT")
+        for s in api_steps
     )
     assert Counter(w.method for w in writes) == expected
     assert all(w.status in (200, 201, 204) for w in writes)
@@ -274,7 +276,9 @@ def test_faults_end_in_the_desired_state_without_duplicate_users(
         log = server.api.requests()
         journal = store.journal()
     assert comparable(store) == reference_state(files, applied(report))
-    created = Counter((e["account"], e["user"]) for e in journal if e["step_type"] == p.CREATE_USER)
+    created = Counter(
+        (e["account"], e["user"]) for e in journal if e["step_type"] == StepType.CREATE_USER
+    )
     assert created and max(created.values()) == 1, "a create reached the store twice"
     assert not [r for r in log if r.status == 409]
     if faults.drop_rate:
@@ -291,7 +295,9 @@ def test_a_create_whose_answer_was_lost_is_looked_up_before_it_is_sent_again(
     with serving(files, settings) as (server, store):
         with open_hubspot(files, server.url) as (config, provider):
             plan = make_plan(config, provider)
-            create = next(s for s in plan.steps if s.type == p.CREATE_USER and s.channel == "api")
+            create = next(
+                s for s in plan.steps if s.type == StepType.CREATE_USER and s.channel == "api"
+            )
             desired = config.account(create.account)
             assert desired is not None
             server.api.clear_requests()
@@ -300,7 +306,7 @@ def test_a_create_whose_answer_was_lost_is_looked_up_before_it_is_sent_again(
         rows = [
             e
             for e in store.journal(create.account)
-            if e["step_type"] == p.CREATE_USER and e["outcome"] == "ok"
+            if e["step_type"] == StepType.CREATE_USER and e["outcome"] == "ok"
         ]
     assert [e["user"] for e in rows] == [create.user]
     posts = [r for r in log if r.method == "POST" and r.path != TOKEN_INFO]
@@ -336,7 +342,7 @@ def test_the_daily_limit_stops_the_account_without_retrying(files: FleetFiles) -
             provider.read_account(account)
         assert not caught.value.retryable
         sent = len(server.api.requests())
-        step = p.Step("x", 5001, p.SET_NAME, "ops@acme.example", {}, {"first_name": "O"}, "")
+        step = p.Step("x", 5001, StepType.SET_NAME, "ops@acme.example", {}, {"first_name": "O"}, "")
         with pytest.raises(RateLimitError, match="daily API limit"):
             provider.execute(step, account)
         assert len(server.api.requests()) == sent
@@ -427,7 +433,7 @@ def test_other_4xx_are_not_retried_and_carry_hubspots_message(
     create = p.Step(
         "x",
         5002,
-        p.CREATE_USER,
+        StepType.CREATE_USER,
         "new@bluebird.example",
         None,
         user("new@bluebird.example", {"role": "Sales Rep"}, "unknown"),
@@ -473,7 +479,7 @@ def test_turning_off_super_admin_is_a_manual_step_and_sends_nothing(
             report = apply_plan(plan, config, provider)
         log = server.api.requests()
     (step,) = plan.steps
-    assert (step.type, step.channel) == (p.SET_ACCESS, "manual")
+    assert (step.type, step.channel) == (StepType.SET_ACCESS, "manual")
     assert "the hubspot API cannot make old@client.example role 'Viewer'" in (
         step.manual_reason or ""
     )
@@ -489,56 +495,68 @@ def test_capabilities_follow_the_version_and_the_tokens_scopes(tmp_path: Path) -
         config = files.hubspot_config("http://127.0.0.1:9", api_version=name)
         with HubSpotProvider(config) as without_seats:
             caps = without_seats.capabilities
-        assert p.SET_SEAT not in caps.step_types and caps.seats == frozenset()
+        assert StepType.SET_SEAT not in caps.step_types and caps.seats == frozenset()
         # A create goes through; its seat is a step of its own.
-        assert caps.executes(p.CREATE_USER, None, user("a@b.example", "basic", "unknown"))
-        assert not caps.executes(p.CREATE_USER, None, user("a@b.example", "basic", "core"))
+        assert caps.executes(StepType.CREATE_USER, None, user("a@b.example", "basic", "unknown"))
+        assert not caps.executes(StepType.CREATE_USER, None, user("a@b.example", "basic", "core"))
     config = files.hubspot_config("http://127.0.0.1:9")
     with HubSpotProvider(config) as provider:
         caps = provider.capabilities
         assert caps.seats == {"none", "core", "sales", "service", "view_only"}
         assert caps.access == {"role", "basic"}
         # Clearing what no version documents how to clear is for a person.
-        assert not caps.executes(p.SET_ACCESS, {"access": {"role": "Viewer"}}, {"access": "basic"})
         assert not caps.executes(
-            p.SET_TEAMS, {"teams": {"primary": "Sales"}}, {"teams": {"secondary": ["Sales"]}}
+            StepType.SET_ACCESS, {"access": {"role": "Viewer"}}, {"access": "basic"}
+        )
+        assert not caps.executes(
+            StepType.SET_TEAMS, {"teams": {"primary": "Sales"}}, {"teams": {"secondary": ["Sales"]}}
         )
         assert caps.executes(
-            p.SET_TEAMS, {"teams": {"primary": "Sales"}}, {"teams": {"primary": "Support"}}
+            StepType.SET_TEAMS, {"teams": {"primary": "Sales"}}, {"teams": {"primary": "Support"}}
         )
         # The token's scopes narrow them, account by account.
         scoped = AccountState(7000, grants=frozenset({"settings.users.write"}))
         no_billing = caps.for_account(scoped)
         assert no_billing.seats == {"none", "view_only"}
-        assert not no_billing.executes(p.SET_SEAT, {"seat": "none"}, {"seat": "core"})
+        assert not no_billing.executes(StepType.SET_SEAT, {"seat": "none"}, {"seat": "core"})
         read_only = caps.for_account(AccountState(7000, grants=frozenset({"settings.users.read"})))
-        assert not read_only.executes(p.SET_NAME, {"first_name": "A"}, {"first_name": "B"})
+        assert not read_only.executes(StepType.SET_NAME, {"first_name": "A"}, {"first_name": "B"})
         assert caps.for_account(AccountState(7000)) is caps
-        assert caps.executes(p.SET_SEAT, {"seat": "none"}, {"seat": "core"})
-        assert not caps.executes(p.SET_SEAT, {"seat": "core"}, {"seat": "partner"})
-        assert not caps.executes(p.SET_SEAT, {"seat": "partner"}, {"seat": "core"})
-        assert caps.executes(p.SET_SEAT, {"seat": "core"}, {"seat": "sales"})
+        assert caps.executes(StepType.SET_SEAT, {"seat": "none"}, {"seat": "core"})
+        assert not caps.executes(StepType.SET_SEAT, {"seat": "core"}, {"seat": "partner"})
+        assert not caps.executes(StepType.SET_SEAT, {"seat": "partner"}, {"seat": "core"})
+        assert caps.executes(StepType.SET_SEAT, {"seat": "core"}, {"seat": "sales"})
         assert not caps.executes(
-            p.PROMOTE_SUPER_ADMIN, {"access": "basic"}, {"access": "super_admin"}
+            StepType.PROMOTE_SUPER_ADMIN, {"access": "basic"}, {"access": "super_admin"}
         )
         # Turning Super Admin off is as far beyond the API as turning it on.
-        assert not caps.executes(p.SET_ACCESS, {"access": "super_admin"}, {"access": "basic"})
-        assert caps.executes(p.SET_ACCESS, {"access": "basic"}, {"access": {"role": "Sales"}})
         assert not caps.executes(
-            p.SET_PERMISSIONS, {"permissions": {}}, {"permissions": {"add": ["reports.view"]}}
+            StepType.SET_ACCESS, {"access": "super_admin"}, {"access": "basic"}
+        )
+        assert caps.executes(
+            StepType.SET_ACCESS, {"access": "basic"}, {"access": {"role": "Sales"}}
+        )
+        assert not caps.executes(
+            StepType.SET_PERMISSIONS,
+            {"permissions": {}},
+            {"permissions": {"add": ["reports.view"]}},
         )
         user_data = user("a@b.example", "basic", "core")
-        assert caps.executes(p.CREATE_USER, None, user_data)
+        assert caps.executes(StepType.CREATE_USER, None, user_data)
         with_overrides = {**user_data, "permissions": {"add": ["reports.view"], "remove": []}}
-        assert not caps.executes(p.CREATE_USER, None, with_overrides)
-        assert caps.executes(p.REMOVE_USER, user("p@n.agency", "partner_admin", "partner"), None)
-        assert not caps.executes(p.REMOVE_USER, user("c@b.example", "super_admin", "core"), None)
+        assert not caps.executes(StepType.CREATE_USER, None, with_overrides)
+        assert caps.executes(
+            StepType.REMOVE_USER, user("p@n.agency", "partner_admin", "partner"), None
+        )
+        assert not caps.executes(
+            StepType.REMOVE_USER, user("c@b.example", "super_admin", "core"), None
+        )
         assert provider.parallelism == 32  # accounts have their own tokens and limits
         # A step beyond them is refused before anything is sent (port 9 answers nothing).
         demote = p.Step(
             "x",
             7000,
-            p.SET_ACCESS,
+            StepType.SET_ACCESS,
             "c@b.example",
             {"access": "super_admin"},
             {"access": {"role": "Viewer"}},
@@ -628,11 +646,11 @@ def test_without_seats_in_the_api_no_seat_is_sent_and_none_is_silently_dropped(
         assert not (isinstance(body, dict) and "seatNames" in body), (method, path, body)
         assert path.startswith(("/settings/v3/users/", "/account-info/v3/", TOKEN_INFO))
     # Users were created and changed by API; their seats are steps for a person...
-    assert {(s.type, s.channel) for s in first.steps if s.type != p.SET_SEAT} <= {
-        (p.CREATE_USER, "api"),
+    assert {(s.type, s.channel) for s in first.steps if s.type != StepType.SET_SEAT} <= {
+        (StepType.CREATE_USER, "api"),
     }
     # ...and every desired seat is either in the account or still in the second plan.
-    still = {s.user.lower(): s.after["seat"] for s in second.steps if s.type == p.SET_SEAT}
+    still = {s.user.lower(): s.after["seat"] for s in second.steps if s.type == StepType.SET_SEAT}
     for email, seat in declared_seats(files).items():
         assert seats.get(email) == seat or still.get(email) == seat, email
     assert {s.channel for s in second.steps} == {"manual"}
@@ -650,8 +668,8 @@ def test_a_confirmed_seat_leaves_the_plan(tmp_path: Path, monkeypatch: pytest.Mo
             plan = make_plan(config, provider)
     # Users that exist and whose seat a person confirmed have no seat step; a user
     # still to be created gets its seat set (by a person) after the create.
-    seat_steps = {s.user for s in plan.steps if s.type == p.SET_SEAT}
-    assert seat_steps == {s.user for s in plan.steps if s.type == p.CREATE_USER}
+    seat_steps = {s.user for s in plan.steps if s.type == StepType.SET_SEAT}
+    assert seat_steps == {s.user for s in plan.steps if s.type == StepType.CREATE_USER}
     assert seat_steps == {"New.Person+ops@Harbor.example", "plain@harbor.example"}
 
 
@@ -693,7 +711,7 @@ def test_without_the_billing_scope_paid_seats_are_for_a_person_and_say_why(
     with_scopes(files, 8001, scopes)
     cycle = plan_apply_plan(files, "2026-09-beta")
     assert_no_failure(cycle.report)
-    paid = [s for s in cycle.first.steps if s.type == p.SET_SEAT and s.channel == "manual"]
+    paid = [s for s in cycle.first.steps if s.type == StepType.SET_SEAT and s.channel == "manual"]
     assert paid
     for step in paid:
         assert "this account's token does not have the settings.billing.write scope" in (
@@ -703,7 +721,7 @@ def test_without_the_billing_scope_paid_seats_are_for_a_person_and_say_why(
     assert not [m for m, path, _ in cycle.sent if path == BETA.seats]
     # Free seats still go by API.
     assert any(
-        s.type == p.SET_SEAT and s.channel == "api" and s.after == {"seat": "view_only"}
+        s.type == StepType.SET_SEAT and s.channel == "api" and s.after == {"seat": "view_only"}
         for s in cycle.first.steps
     )
 
@@ -713,5 +731,5 @@ def test_a_name_is_changed_by_api_and_cleared_by_a_person(tmp_path: Path) -> Non
     with HubSpotProvider(files.hubspot_config("http://127.0.0.1:9")) as provider:
         caps = provider.capabilities
     unset = {"first_name": "Sam", "last_name": None}
-    assert caps.executes(p.SET_NAME, unset, {"first_name": "Alpha", "last_name": None})
-    assert not caps.executes(p.SET_NAME, unset, {"first_name": None, "last_name": None})
+    assert caps.executes(StepType.SET_NAME, unset, {"first_name": "Alpha", "last_name": None})
+    assert not caps.executes(StepType.SET_NAME, unset, {"first_name": None, "last_name": None})

@@ -7,7 +7,6 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings
 
-from reconciler import plan as p
 from reconciler.diff import UNMANAGED, diff_account
 from reconciler.drafts import simulate
 from reconciler.invariants import Context, measure, new_violations
@@ -26,6 +25,7 @@ from reconciler.model import (
 from reconciler.plan import AccountPlan
 from reconciler.planner import account_digest, build_plan, plan_account
 from reconciler.providers.base import Capabilities
+from reconciler.steps import STEP_TYPES, StepType
 from tests.strategies import (
     ACTOR,
     CATALOGUE,
@@ -36,7 +36,7 @@ from tests.strategies import (
     scenarios,
 )
 
-EVERYTHING = Capabilities(frozenset(p.STEP_TYPES), frozenset(SEATS), frozenset(ACCESS_KINDS))
+EVERYTHING = Capabilities(frozenset(STEP_TYPES), frozenset(SEATS), frozenset(ACCESS_KINDS))
 # Example counts come from the Hypothesis profile (tests/conftest.py): `ci` by default,
 # `pytest --hypothesis-profile=long` for a long run.
 PROPERTY = settings()
@@ -134,7 +134,7 @@ def test_removing_the_last_super_admin_is_an_error_for_that_account_only() -> No
     assert "the account would have 0 Super Admins (min_super_admins is 1)" in plan.accounts[0].error
     assert plan.accounts[0].steps == ()
     assert plan.accounts[1].error is None
-    assert [s.type for s in plan.accounts[1].steps] == [p.CREATE_USER]
+    assert [s.type for s in plan.accounts[1].steps] == [StepType.CREATE_USER]
 
 
 def test_new_super_admin_is_promoted_before_the_old_one_migrates() -> None:
@@ -152,11 +152,11 @@ def test_new_super_admin_is_promoted_before_the_old_one_migrates() -> None:
     result = plan_account(desired, current, PARTNER, CATALOGUE, EVERYTHING)
     assert result.error is None
     types = [(s.type, s.user) for s in result.steps]
-    assert types.index((p.PROMOTE_SUPER_ADMIN, "ceo@acme.example")) < types.index(
-        (p.MIGRATE_TO_PARTNER_ADMIN, "ana@northwind.agency")
+    assert types.index((StepType.PROMOTE_SUPER_ADMIN, "ceo@acme.example")) < types.index(
+        (StepType.MIGRATE_TO_PARTNER_ADMIN, "ana@northwind.agency")
     )
     # Only a Super Admin makes Super Admins: the Partner Admin actor leaves that to a person.
-    promote = next(s for s in result.steps if s.type == p.PROMOTE_SUPER_ADMIN)
+    promote = next(s for s in result.steps if s.type == StepType.PROMOTE_SUPER_ADMIN)
     assert promote.channel == "manual"
     assert "only a Super Admin can add or remove Super Admins" in (promote.manual_reason or "")
     assert promote.instructions
@@ -177,7 +177,7 @@ def test_partner_seat_is_assigned_before_partner_admin_is_granted() -> None:
         CATALOGUE,
         EVERYTHING,
     )
-    assert [s.type for s in result.steps] == [p.SET_SEAT, p.GRANT_PARTNER_ADMIN]
+    assert [s.type for s in result.steps] == [StepType.SET_SEAT, StepType.GRANT_PARTNER_ADMIN]
     assert result.steps[1].depends_on == (result.steps[0].id,)
 
 
@@ -192,8 +192,8 @@ def test_paid_seats_are_freed_before_they_are_taken() -> None:
     )
     result = plan_account(desired, current, PARTNER, CATALOGUE, EVERYTHING)
     assert [(s.type, s.user) for s in result.steps] == [
-        (p.REMOVE_USER, "ops@acme.example"),
-        (p.CREATE_USER, "kim@acme.example"),
+        (StepType.REMOVE_USER, "ops@acme.example"),
+        (StepType.CREATE_USER, "kim@acme.example"),
     ]
     assert result.steps[1].depends_on == (result.steps[0].id,)
 
@@ -223,7 +223,7 @@ def test_account_without_partner_access_plans_only_the_access_request() -> None:
     desired = desire(DesiredUser("ana@northwind.agency", access=PA, seat="partner"))
     result = plan_account(desired, current, PARTNER, CATALOGUE, EVERYTHING)
     assert [(s.type, s.channel, s.user) for s in result.steps] == [
-        (p.REQUEST_ACCESS, "approval", ACTOR)
+        (StepType.REQUEST_ACCESS, "approval", ACTOR)
     ]
     pending = plan_account(
         desired, replace(current, partner_access="pending"), PARTNER, CATALOGUE, EVERYTHING
@@ -291,7 +291,7 @@ def test_max_removals_is_reported_and_counted() -> None:
 #: What HubSpot's public API does: no individual permissions, Super Admin, Partner
 #: Admin or partner seat.
 HUBSPOT_LIKE = Capabilities(
-    frozenset(p.STEP_TYPES) - {p.SET_PERMISSIONS},
+    frozenset(STEP_TYPES) - {StepType.SET_PERMISSIONS},
     frozenset({"core", "sales", "service", "view_only", "none"}),
     frozenset({"role", "basic"}),
 )
@@ -314,8 +314,8 @@ def test_partner_admin_api_limits_make_manual_steps() -> None:
         "hubspot",
     )
     assert [(s.type, s.channel) for s in result.steps] == [
-        (p.SET_SEAT, "manual"),
-        (p.GRANT_PARTNER_ADMIN, "manual"),
+        (StepType.SET_SEAT, "manual"),
+        (StepType.GRANT_PARTNER_ADMIN, "manual"),
     ]
     assert (
         "the hubspot API cannot move ana@northwind.agency from the core seat to the partner seat"
@@ -344,7 +344,7 @@ def test_unmanaged_users_policy(policy: str, expected: int) -> None:
 
 def test_what_the_provider_cannot_read_is_assumed_as_configured_and_said() -> None:
     hubspot_like = Capabilities(
-        frozenset(p.STEP_TYPES) - {p.SET_PERMISSIONS},
+        frozenset(STEP_TYPES) - {StepType.SET_PERMISSIONS},
         frozenset({"core", "sales", "service", "view_only", "none"}),
         frozenset({"role", "basic"}),
     )
@@ -361,15 +361,15 @@ def test_what_the_provider_cannot_read_is_assumed_as_configured_and_said() -> No
     assert result.error is None
     # A seat it cannot read is never assumed: it stays a step for a person...
     assert [(s.type, s.channel, s.before, s.after) for s in result.steps] == [
-        (p.SET_SEAT, "manual", {"seat": "unknown"}, {"seat": "partner"}),
+        (StepType.SET_SEAT, "manual", {"seat": "unknown"}, {"seat": "partner"}),
         (
-            p.MIGRATE_TO_PARTNER_ADMIN,
+            StepType.MIGRATE_TO_PARTNER_ADMIN,
             "manual",
             {"access": "super_admin"},
             {"access": "partner_admin"},
         ),
         (
-            p.SET_PERMISSIONS,
+            StepType.SET_PERMISSIONS,
             "manual",
             {"permissions": {"add": [], "remove": []}},
             {"permissions": {"add": [], "remove": ["marketing.social.publish"]}},
@@ -393,7 +393,10 @@ def test_what_the_provider_cannot_read_is_assumed_as_configured_and_said() -> No
         )
     )
     result = plan_account(confirmed, current, PARTNER, CATALOGUE, hubspot_like, "hubspot")
-    assert [s.type for s in result.steps] == [p.MIGRATE_TO_PARTNER_ADMIN, p.SET_PERMISSIONS]
+    assert [s.type for s in result.steps] == [
+        StepType.MIGRATE_TO_PARTNER_ADMIN,
+        StepType.SET_PERMISSIONS,
+    ]
     # A Partner Admin holds the partner seat: HubSpot guarantees it, no confirmation needed.
     done = current.with_user(replace(ben, access=PA))
     assert plan_account(desired, done, PARTNER, CATALOGUE, hubspot_like, "hubspot").steps == ()
@@ -416,9 +419,9 @@ def test_a_promotion_comes_before_its_seat_so_the_old_super_admin_can_go() -> No
     result = plan_account(desired, current, PARTNER, CATALOGUE, EVERYTHING)
     assert result.error is None, result.error
     assert [(s.type, s.user) for s in result.steps] == [
-        (p.PROMOTE_SUPER_ADMIN, "kim@acme.example"),
-        (p.REMOVE_USER, "ops@acme.example"),
-        (p.SET_SEAT, "kim@acme.example"),
+        (StepType.PROMOTE_SUPER_ADMIN, "kim@acme.example"),
+        (StepType.REMOVE_USER, "ops@acme.example"),
+        (StepType.SET_SEAT, "kim@acme.example"),
     ]
 
 
@@ -434,9 +437,9 @@ def test_a_new_super_admin_is_created_without_a_seat_until_the_old_one_frees_it(
     result = plan_account(desired, current, PARTNER, CATALOGUE, EVERYTHING)
     assert result.error is None, result.error
     assert [(s.type, s.user, (s.after or {}).get("seat")) for s in result.steps] == [
-        (p.CREATE_USER, "ceo@acme.example", "none"),
-        (p.REMOVE_USER, "ops@acme.example", None),
-        (p.SET_SEAT, "ceo@acme.example", "core"),
+        (StepType.CREATE_USER, "ceo@acme.example", "none"),
+        (StepType.REMOVE_USER, "ops@acme.example", None),
+        (StepType.SET_SEAT, "ceo@acme.example", "core"),
     ]
 
 
@@ -465,20 +468,20 @@ def test_permission_overrides_are_planned_after_the_permission_set_that_resets_t
         result = plan_account(desired, current, PARTNER, CATALOGUE, capabilities)
         assert result.error is None, result.error
         order = [(s.type, s.user) for s in result.steps]
-        assert order.index((p.GRANT_PARTNER_ADMIN, "ana@northwind.agency")) < order.index(
-            (p.SET_PERMISSIONS, "ana@northwind.agency")
+        assert order.index((StepType.GRANT_PARTNER_ADMIN, "ana@northwind.agency")) < order.index(
+            (StepType.SET_PERMISSIONS, "ana@northwind.agency")
         )
-        assert order.index((p.SET_ACCESS, "sam@northwind.agency")) < order.index(
-            (p.SET_PERMISSIONS, "sam@northwind.agency")
+        assert order.index((StepType.SET_ACCESS, "sam@northwind.agency")) < order.index(
+            (StepType.SET_PERMISSIONS, "sam@northwind.agency")
         )
         again = next(
-            s for s in result.steps if s.type == p.SET_PERMISSIONS and "sam" in str(s.user)
+            s for s in result.steps if s.type == StepType.SET_PERMISSIONS and "sam" in str(s.user)
         )
         assert again.before == {"permissions": {"add": [], "remove": []}}
         assert again.after == {"permissions": {"add": ["reports.view"], "remove": []}}
-        grant = next(s for s in result.steps if s.type == p.GRANT_PARTNER_ADMIN)
+        grant = next(s for s in result.steps if s.type == StepType.GRANT_PARTNER_ADMIN)
         ana_permissions = next(
-            s for s in result.steps if s.type == p.SET_PERMISSIONS and "ana" in str(s.user)
+            s for s in result.steps if s.type == StepType.SET_PERMISSIONS and "ana" in str(s.user)
         )
         assert grant.id in ana_permissions.depends_on
         final = run(result, current)[-1]

@@ -9,13 +9,13 @@ import unicodedata
 import jsonschema
 import pytest
 
-from reconciler import plan as p
 from reconciler.catalog import schemas_dir
 from reconciler.model import Access, AccountState, DesiredAccount, DesiredUser, User
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
 from reconciler.render.markdown import escape, render_markdown
 from reconciler.render.text import render_text
+from reconciler.steps import StepType
 from tests.strategies import ACTOR, CATALOGUE, PARTNER, ROLES, TEAMS
 from tests.test_planner import EVERYTHING
 
@@ -101,7 +101,7 @@ def test_text_shows_the_migration_as_freeing_a_paid_seat() -> None:
     plan = sample_plan()
     types = [s.type for s in plan.steps]
     # The account is over its core seats already: the migration's seat move frees one first.
-    assert types == [p.SET_SEAT, p.CREATE_USER, p.MIGRATE_TO_PARTNER_ADMIN]
+    assert types == [StepType.SET_SEAT, StepType.CREATE_USER, StepType.MIGRATE_TO_PARTNER_ADMIN]
     text = render_text(plan)
     assert "migrate Super Admin → Partner Admin: ana@northwind.agency" in text
     assert "access: Super Admin → Partner Admin" in text

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reconciler import plan as p
 from reconciler.errors import ConfigError, ProviderError
 from reconciler.model import SEATS, Config, DesiredAccount, ProviderConfig
 from reconciler.providers.base import Provider
 from reconciler.providers.sandbox import DEFAULT_PATH, SandboxProvider, sandbox_path
 from reconciler.sandbox.store import Store
+from reconciler.steps import STEP_TYPES, StepType
 from tests.test_sandbox_store import ACME, ACTOR, ADMIN, BETA, GAMMA, PARTNER, SNAPSHOT, step
 
 
@@ -35,10 +35,10 @@ def provider(tmp_path: Path) -> Iterator[SandboxProvider]:
 def test_it_is_a_provider_that_executes_everything(provider: SandboxProvider) -> None:
     typed: Provider = provider
     assert typed.name == "sandbox"
-    assert provider.capabilities.step_types == frozenset(p.STEP_TYPES)
+    assert provider.capabilities.step_types == frozenset(STEP_TYPES)
     assert provider.capabilities.seats == frozenset(SEATS)
     assert provider.capabilities.executes(
-        p.GRANT_PARTNER_ADMIN, {"access": "basic"}, {"access": "partner_admin"}
+        StepType.GRANT_PARTNER_ADMIN, {"access": "basic"}, {"access": "partner_admin"}
     )
 
 
@@ -65,7 +65,7 @@ def test_a_missing_database_is_seeded_from_the_snapshot(
 
 def test_an_existing_database_is_not_reseeded(provider: SandboxProvider, tmp_path: Path) -> None:
     provider.execute(
-        step(p.SET_NAME, "viewer@acme.example", {"first_name": None}, {"first_name": "Vi"}),
+        step(StepType.SET_NAME, "viewer@acme.example", {"first_name": None}, {"first_name": "Vi"}),
         DesiredAccount(id=ACME, actor=ACTOR),
     )
     provider.close()
@@ -102,7 +102,7 @@ def test_an_account_not_in_the_sandbox_is_a_provider_error(provider: SandboxProv
 
 def test_a_refused_step_is_a_provider_error_with_the_rule(provider: SandboxProvider) -> None:
     removal = step(
-        p.REMOVE_USER,
+        StepType.REMOVE_USER,
         "ceo@acme.example",
         {"email": "ceo@acme.example", "access": "super_admin", "seat": "core"},
         None,
@@ -118,7 +118,7 @@ def test_a_refused_step_is_a_provider_error_with_the_rule(provider: SandboxProvi
 
 def test_steps_run_as_the_accounts_actor(provider: SandboxProvider) -> None:
     promote = step(
-        p.PROMOTE_SUPER_ADMIN,
+        StepType.PROMOTE_SUPER_ADMIN,
         "sam@northwind.agency",
         {"access": "basic"},
         {"access": "super_admin"},
@@ -149,7 +149,7 @@ def test_the_provider_can_be_used_from_many_threads(tmp_path: Path) -> None:
             for n in range(5):
                 email = f"user{n}@northwind.agency"
                 data = {"email": email, "access": "partner_admin", "seat": "partner"}
-                provider.execute(step(p.CREATE_USER, email, None, data, account_id), desired)
+                provider.execute(step(StepType.CREATE_USER, email, None, data, account_id), desired)
             return len(provider.read_account(desired).users)
 
         with ThreadPoolExecutor(max_workers=4) as pool:

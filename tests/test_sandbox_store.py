@@ -28,6 +28,7 @@ from reconciler.sandbox.rules import (
     RefusedError,
 )
 from reconciler.sandbox.store import Store
+from reconciler.steps import StepType
 
 ACME = 4410021
 BETA = 5500001
@@ -269,7 +270,11 @@ def test_read_account_keys_users_by_lower_cased_email(store: Store) -> None:
 def test_partner_access_is_none_then_pending_then_granted(store: Store) -> None:
     assert store.read_account(BETA, ACTOR).partner_access == "none"
     request = step(
-        p.REQUEST_ACCESS, ACTOR, {"partner_access": "none"}, {"partner_access": "pending"}, BETA
+        StepType.REQUEST_ACCESS,
+        ACTOR,
+        {"partner_access": "none"},
+        {"partner_access": "pending"},
+        BETA,
     )
     store.execute(request, ACTOR)
     assert store.read_account(BETA, ACTOR).partner_access == "pending"
@@ -282,7 +287,7 @@ def test_partner_access_is_none_then_pending_then_granted(store: Store) -> None:
     assert row is not None and row.user.email == ACTOR
     assert "access_requests" not in store.export()["accounts"][1]
     assert [(r["step_type"], r["outcome"], r["channel"]) for r in store.journal(BETA)][-2:] == [
-        (p.REQUEST_ACCESS, "ok", "api"),
+        (StepType.REQUEST_ACCESS, "ok", "api"),
         ("approve_access", "ok", "approval"),
     ]
 
@@ -338,14 +343,14 @@ NEW_USER = {
     [
         (
             ACTOR,
-            step(p.CREATE_USER, "new@northwind.agency", None, NEW_USER),
+            step(StepType.CREATE_USER, "new@northwind.agency", None, NEW_USER),
             "new@northwind.agency",
             User.from_data(NEW_USER).to_data(),
         ),
         (
             ADMIN,
             step(
-                p.PROMOTE_SUPER_ADMIN,
+                StepType.PROMOTE_SUPER_ADMIN,
                 "sam@northwind.agency",
                 {"access": "basic"},
                 {"access": "super_admin"},
@@ -356,7 +361,7 @@ NEW_USER = {
         (
             ACTOR,
             step(
-                p.SET_ACCESS,
+                StepType.SET_ACCESS,
                 "viewer@acme.example",
                 {"access": "basic"},
                 {"access": {"role": "User Admin"}},
@@ -366,14 +371,14 @@ NEW_USER = {
         ),
         (
             ADMIN,
-            step(p.SET_SEAT, "sam@northwind.agency", {"seat": "core"}, {"seat": "partner"}),
+            step(StepType.SET_SEAT, "sam@northwind.agency", {"seat": "core"}, {"seat": "partner"}),
             "sam@northwind.agency",
             {"email": "sam@northwind.agency", "access": "basic", "seat": "partner"},
         ),
         (
             ACTOR,
             step(
-                p.SET_PERMISSIONS,
+                StepType.SET_PERMISSIONS,
                 "ana@northwind.agency",
                 {"permissions": {"add": [], "remove": ["marketing.social.publish"]}},
                 {"permissions": {"add": [], "remove": []}},
@@ -390,7 +395,7 @@ NEW_USER = {
         (
             ACTOR,
             step(
-                p.SET_TEAMS,
+                StepType.SET_TEAMS,
                 "staff@acme.example",
                 {"teams": {"primary": "Marketing", "secondary": ["Sales"]}},
                 {"teams": {"primary": "Sales", "secondary": []}},
@@ -405,7 +410,12 @@ NEW_USER = {
         ),
         (
             ACTOR,
-            step(p.SET_NAME, "ana@northwind.agency", {"last_name": "Lima"}, {"last_name": "Silva"}),
+            step(
+                StepType.SET_NAME,
+                "ana@northwind.agency",
+                {"last_name": "Lima"},
+                {"last_name": "Silva"},
+            ),
             "ana@northwind.agency",
             {
                 "email": "Ana@Northwind.Agency",
@@ -419,7 +429,7 @@ NEW_USER = {
         (
             ACTOR,
             step(
-                p.REMOVE_USER,
+                StepType.REMOVE_USER,
                 "viewer@acme.example",
                 {"email": "viewer@acme.example", "access": "basic", "seat": "view_only"},
                 None,
@@ -450,7 +460,7 @@ def test_steps_apply_and_are_journalled(
 def test_migrating_a_super_admin_needs_another_one_left(store: Store) -> None:
     store.execute(
         step(
-            p.MIGRATE_TO_PARTNER_ADMIN,
+            StepType.MIGRATE_TO_PARTNER_ADMIN,
             ADMIN,
             {"access": "super_admin"},
             {"access": "partner_admin"},
@@ -466,7 +476,7 @@ REFUSALS = [
     pytest.param(
         ACTOR,
         step(
-            p.CREATE_USER,
+            StepType.CREATE_USER,
             "x@beta.example",
             None,
             {"email": "x@beta.example", "access": "basic", "seat": "none"},
@@ -480,7 +490,7 @@ REFUSALS = [
     pytest.param(
         ACTOR,
         step(
-            p.CREATE_USER,
+            StepType.CREATE_USER,
             "CEO@acme.example",
             None,
             {"email": "CEO@acme.example", "access": "basic", "seat": "none"},
@@ -492,7 +502,10 @@ REFUSALS = [
     pytest.param(
         ACTOR,
         step(
-            p.SET_ACCESS, "viewer@acme.example", {"access": "basic"}, {"access": {"role": "Ghost"}}
+            StepType.SET_ACCESS,
+            "viewer@acme.example",
+            {"access": "basic"},
+            {"access": {"role": "Ghost"}},
         ),
         INVALID,
         "account 4410021: cannot change access of viewer@acme.example: permission set 'Ghost' "
@@ -502,7 +515,7 @@ REFUSALS = [
     pytest.param(
         ACTOR,
         step(
-            p.SET_TEAMS,
+            StepType.SET_TEAMS,
             "viewer@acme.example",
             {"teams": {"primary": None, "secondary": []}},
             {"teams": {"primary": "Marketing", "secondary": ["Ghosts"]}},
@@ -513,7 +526,7 @@ REFUSALS = [
     ),
     pytest.param(
         ACTOR,
-        step(p.SET_SEAT, "viewer@acme.example", {"seat": "view_only"}, {"seat": "gold"}),
+        step(StepType.SET_SEAT, "viewer@acme.example", {"seat": "view_only"}, {"seat": "gold"}),
         INVALID,
         "account 4410021: cannot change seat of viewer@acme.example: unknown seat 'gold'",
         id="seat-known",
@@ -521,7 +534,7 @@ REFUSALS = [
     pytest.param(
         ACTOR,
         step(
-            p.SET_PERMISSIONS,
+            StepType.SET_PERMISSIONS,
             "viewer@acme.example",
             {"permissions": {"add": [], "remove": []}},
             {"permissions": {"add": ["crm.everything"], "remove": []}},
@@ -534,7 +547,7 @@ REFUSALS = [
     pytest.param(
         ADMIN,
         step(
-            p.GRANT_PARTNER_ADMIN,
+            StepType.GRANT_PARTNER_ADMIN,
             "sam@northwind.agency",
             {"access": "basic"},
             {"access": "partner_admin"},
@@ -546,7 +559,7 @@ REFUSALS = [
     ),
     pytest.param(
         ADMIN,
-        step(p.SET_SEAT, "ana@northwind.agency", {"seat": "partner"}, {"seat": "view_only"}),
+        step(StepType.SET_SEAT, "ana@northwind.agency", {"seat": "partner"}, {"seat": "view_only"}),
         INVARIANT,
         "account 4410021: cannot change seat of Ana@Northwind.Agency: cannot move a Partner "
         "Admin off the partner seat",
@@ -554,7 +567,7 @@ REFUSALS = [
     ),
     pytest.param(
         ACTOR,
-        step(p.SET_SEAT, "viewer@acme.example", {"seat": "view_only"}, {"seat": "partner"}),
+        step(StepType.SET_SEAT, "viewer@acme.example", {"seat": "view_only"}, {"seat": "partner"}),
         INVARIANT,
         "account 4410021: cannot change seat of viewer@acme.example: partner seat and Partner "
         "Admin are only for employees of Northwind Digital",
@@ -563,7 +576,7 @@ REFUSALS = [
     pytest.param(
         ADMIN,
         step(
-            p.CREATE_USER,
+            StepType.CREATE_USER,
             "x@acme.example",
             None,
             {"email": "x@acme.example", "access": "partner_admin", "seat": "partner"},
@@ -575,7 +588,7 @@ REFUSALS = [
     ),
     pytest.param(
         ADMIN,
-        step(p.SET_SEAT, "viewer@acme.example", {"seat": "view_only"}, {"seat": "core"}),
+        step(StepType.SET_SEAT, "viewer@acme.example", {"seat": "view_only"}, {"seat": "core"}),
         LIMIT,
         "account 4410021: cannot change seat of viewer@acme.example: no core seat left "
         "(3 owned, 3 in use)",
@@ -584,7 +597,7 @@ REFUSALS = [
     pytest.param(
         ADMIN,
         step(
-            p.CREATE_USER,
+            StepType.CREATE_USER,
             "x@acme.example",
             None,
             {"email": "x@acme.example", "access": "basic", "seat": "service"},
@@ -596,7 +609,7 @@ REFUSALS = [
     pytest.param(
         ACTOR,
         step(
-            p.SET_PERMISSIONS,
+            StepType.SET_PERMISSIONS,
             "ana@northwind.agency",
             {"permissions": {"add": [], "remove": ["marketing.social.publish"]}},
             {"permissions": {"add": ["billing.write"], "remove": []}},
@@ -608,7 +621,9 @@ REFUSALS = [
     ),
     pytest.param(
         "ana@northwind.agency",
-        step(p.SET_NAME, "ceo@gamma.example", {"first_name": None}, {"first_name": "C"}, GAMMA),
+        step(
+            StepType.SET_NAME, "ceo@gamma.example", {"first_name": None}, {"first_name": "C"}, GAMMA
+        ),
         FORBIDDEN,
         "account 6600001: cannot rename ceo@gamma.example: ana@northwind.agency lacks "
         "'users.write' (Add and edit users)",
@@ -617,7 +632,7 @@ REFUSALS = [
     pytest.param(
         ACTOR,
         step(
-            p.PROMOTE_SUPER_ADMIN,
+            StepType.PROMOTE_SUPER_ADMIN,
             "sam@northwind.agency",
             {"access": "basic"},
             {"access": "super_admin"},
@@ -630,7 +645,7 @@ REFUSALS = [
     pytest.param(
         ACTOR,
         step(
-            p.MIGRATE_TO_PARTNER_ADMIN,
+            StepType.MIGRATE_TO_PARTNER_ADMIN,
             ADMIN,
             {"access": "super_admin"},
             {"access": "partner_admin"},
@@ -643,7 +658,7 @@ REFUSALS = [
     pytest.param(
         ACTOR,
         step(
-            p.REMOVE_USER,
+            StepType.REMOVE_USER,
             "ceo@acme.example",
             {"email": "ceo@acme.example", "access": "super_admin", "seat": "core"},
             None,
@@ -655,7 +670,7 @@ REFUSALS = [
     ),
     pytest.param(
         ACTOR,
-        step(p.SET_SEAT, "staff@acme.example", {"seat": "core"}, {"seat": "view_only"}),
+        step(StepType.SET_SEAT, "staff@acme.example", {"seat": "core"}, {"seat": "view_only"}),
         FORBIDDEN,
         "account 4410021: cannot change seat of staff@acme.example: automation@northwind.agency "
         "cannot assign paid seats (needs Super Admin or 'users.write' and 'billing.write')",
@@ -664,7 +679,7 @@ REFUSALS = [
     pytest.param(
         ACTOR,
         step(
-            p.CREATE_USER,
+            StepType.CREATE_USER,
             "x@gamma.example",
             None,
             {"email": "x@gamma.example", "access": "basic", "seat": "core"},
@@ -678,7 +693,7 @@ REFUSALS = [
     pytest.param(
         ACTOR,
         step(
-            p.REMOVE_USER,
+            StepType.REMOVE_USER,
             ACTOR,
             {"email": ACTOR, "access": "partner_admin", "seat": "partner"},
             None,
@@ -690,7 +705,7 @@ REFUSALS = [
     pytest.param(
         ACTOR,
         step(
-            p.SET_PERMISSIONS,
+            StepType.SET_PERMISSIONS,
             ACTOR,
             {"permissions": {"add": [], "remove": []}},
             {"permissions": {"add": [], "remove": ["users.write"]}},
@@ -703,7 +718,7 @@ REFUSALS = [
     pytest.param(
         ADMIN,
         step(
-            p.MIGRATE_TO_PARTNER_ADMIN,
+            StepType.MIGRATE_TO_PARTNER_ADMIN,
             ADMIN,
             {"access": "super_admin"},
             {"access": "partner_admin"},
@@ -716,7 +731,7 @@ REFUSALS = [
     pytest.param(
         ACTOR,
         step(
-            p.SET_ACCESS,
+            StepType.SET_ACCESS,
             ACTOR,
             {"access": "partner_admin"},
             {"access": {"role": "User Admin"}},
@@ -729,7 +744,7 @@ REFUSALS = [
     ),
     pytest.param(
         ACTOR,
-        step(p.SET_SEAT, ACTOR, {"seat": "partner"}, {"seat": "view_only"}, GAMMA),
+        step(StepType.SET_SEAT, ACTOR, {"seat": "partner"}, {"seat": "view_only"}, GAMMA),
         INVARIANT,
         "account 6600001: cannot change seat of automation@northwind.agency: the actor cannot "
         "reduce its own access",
@@ -737,7 +752,7 @@ REFUSALS = [
     ),
     pytest.param(
         ADMIN,
-        step(p.SET_SEAT, "staff@acme.example", {"seat": "sales"}, {"seat": "view_only"}),
+        step(StepType.SET_SEAT, "staff@acme.example", {"seat": "sales"}, {"seat": "view_only"}),
         STALE,
         "account 4410021: cannot change seat of staff@acme.example: stale step: seat is 'core', "
         "the plan expected 'sales'",
@@ -746,7 +761,7 @@ REFUSALS = [
     pytest.param(
         ACTOR,
         step(
-            p.REMOVE_USER,
+            StepType.REMOVE_USER,
             "viewer@acme.example",
             {"email": "viewer@acme.example", "access": "basic", "seat": "none"},
             None,
@@ -759,7 +774,7 @@ REFUSALS = [
     pytest.param(
         ACTOR,
         step(
-            p.REMOVE_USER,
+            StepType.REMOVE_USER,
             "gone@acme.example",
             {"email": "gone@acme.example", "access": "basic", "seat": "none"},
             None,
@@ -770,31 +785,31 @@ REFUSALS = [
     ),
     pytest.param(
         ACTOR,
-        step(p.CREATE_USER, "new@acme.example", None, {"email": "other@acme.example"}),
+        step(StepType.CREATE_USER, "new@acme.example", None, {"email": "other@acme.example"}),
         INVALID,
         f"account 4410021: cannot create new@acme.example: step "
-        f"{step(p.CREATE_USER, 'new@acme.example', None, {'email': 'other@acme.example'}).id} "
+        f"{step(StepType.CREATE_USER, 'new@acme.example', None, {'email': 'other@acme.example'}).id} "
         "is malformed: after is for other@acme.example",
         id="malformed",
     ),
     pytest.param(
         ADMIN,
         step(
-            p.GRANT_PARTNER_ADMIN,
+            StepType.GRANT_PARTNER_ADMIN,
             "sam@northwind.agency",
             {"access": "basic"},
             {"access": "super_admin"},
         ),
         INVALID,
         f"account 4410021: cannot grant Partner Admin to sam@northwind.agency: step "
-        f"{p.step_id(ACME, p.GRANT_PARTNER_ADMIN, 'sam@northwind.agency', {'access': 'super_admin'})}"
+        f"{p.step_id(ACME, StepType.GRANT_PARTNER_ADMIN, 'sam@northwind.agency', {'access': 'super_admin'})}"
         " is malformed: grant_partner_admin must end with access 'partner_admin'",
         id="access-route",
     ),
     pytest.param(
         "contractor@other.example",
         step(
-            p.REQUEST_ACCESS,
+            StepType.REQUEST_ACCESS,
             "contractor@other.example",
             {"partner_access": "none"},
             {"partner_access": "pending"},
@@ -807,7 +822,12 @@ REFUSALS = [
     ),
     pytest.param(
         ACTOR,
-        step(p.REQUEST_ACCESS, ACTOR, {"partner_access": "none"}, {"partner_access": "pending"}),
+        step(
+            StepType.REQUEST_ACCESS,
+            ACTOR,
+            {"partner_access": "none"},
+            {"partner_access": "pending"},
+        ),
         STALE,
         "account 4410021: cannot request access for automation@northwind.agency: stale step: "
         "access is granted, not none",
@@ -833,14 +853,34 @@ def test_every_rule_is_refused_and_changes_nothing(
 @pytest.mark.parametrize(
     ("type_", "before", "after", "message"),
     [
-        (p.REQUEST_ACCESS, ["none"], {"partner_access": "pending"}, "expected an object, not list"),
-        (p.CREATE_USER, {"email": "x@acme.example"}, {"email": "x@acme.example"}, "no before"),
-        (p.REMOVE_USER, None, None, "the whole user before"),
-        (p.GRANT_PARTNER_ADMIN, None, {"access": "partner_admin"}, "both a before and an after"),
-        (p.SET_SEAT, {"seat": "core"}, {"seat": "core", "access": "basic"}, "does not set access"),
-        (p.SET_SEAT, {}, {"seat": "core"}, "says what seat was before it"),
-        (p.SET_NAME, {}, {}, "sets first_name or last_name"),
-        (p.SET_TEAMS, {"teams": {}}, {"teams": {"secondary": "Sales"}}, "expected a list"),
+        (
+            StepType.REQUEST_ACCESS,
+            ["none"],
+            {"partner_access": "pending"},
+            "expected an object, not list",
+        ),
+        (
+            StepType.CREATE_USER,
+            {"email": "x@acme.example"},
+            {"email": "x@acme.example"},
+            "no before",
+        ),
+        (StepType.REMOVE_USER, None, None, "the whole user before"),
+        (
+            StepType.GRANT_PARTNER_ADMIN,
+            None,
+            {"access": "partner_admin"},
+            "both a before and an after",
+        ),
+        (
+            StepType.SET_SEAT,
+            {"seat": "core"},
+            {"seat": "core", "access": "basic"},
+            "does not set access",
+        ),
+        (StepType.SET_SEAT, {}, {"seat": "core"}, "says what seat was before it"),
+        (StepType.SET_NAME, {}, {}, "sets first_name or last_name"),
+        (StepType.SET_TEAMS, {"teams": {}}, {"teams": {"secondary": "Sales"}}, "expected a list"),
         ("grant_super_powers", None, None, "'grant_super_powers' is not a valid StepType"),
     ],
 )
@@ -869,7 +909,7 @@ def test_writes_without_an_actor_still_keep_the_last_super_admin(store: Store) -
     assert [(r["step_type"], r["user"], r["actor"], r["outcome"]) for r in store.journal(BETA)][
         -2:
     ] == [
-        (p.REMOVE_USER, "ceo@beta.example", None, "failed"),
+        (StepType.REMOVE_USER, "ceo@beta.example", None, "failed"),
         ("update_user", "ceo@beta.example", None, "failed"),
     ]
 
@@ -916,15 +956,18 @@ def test_user_level_refusals_for_unknown_ids_and_email_changes(store: Store) -> 
 
 def test_journal_keeps_every_attempt_in_order(store: Store) -> None:
     store.execute(
-        step(p.SET_NAME, "viewer@acme.example", {"first_name": None}, {"first_name": "Vi"}), ACTOR
+        step(StepType.SET_NAME, "viewer@acme.example", {"first_name": None}, {"first_name": "Vi"}),
+        ACTOR,
     )
     with pytest.raises(RefusedError):
         store.execute(
-            step(p.SET_NAME, "viewer@acme.example", {"first_name": None}, {"first_name": "V"}),
+            step(
+                StepType.SET_NAME, "viewer@acme.example", {"first_name": None}, {"first_name": "V"}
+            ),
             ACTOR,
         )
     rows = store.journal(ACME)
-    assert [r["step_type"] for r in rows] == ["seed", p.SET_NAME, p.SET_NAME]
+    assert [r["step_type"] for r in rows] == ["seed", StepType.SET_NAME, StepType.SET_NAME]
     assert [r["outcome"] for r in rows] == ["ok", "ok", "failed"]
     assert rows[1]["message"] == "viewer@acme.example: first_name None -> 'Vi'"
     assert rows[2]["message"].endswith("stale step: first_name is 'Vi', the plan expected None")
@@ -959,12 +1002,13 @@ def test_applying_a_permission_set_resets_individual_permissions(store: Store) -
     staff = "staff@acme.example"
     added = {"permissions": {"add": ["reports.view"], "remove": []}}
     store.execute(
-        step(p.SET_PERMISSIONS, staff, {"permissions": {"add": [], "remove": []}}, added), ADMIN
+        step(StepType.SET_PERMISSIONS, staff, {"permissions": {"add": [], "remove": []}}, added),
+        ADMIN,
     )
     assert user_data(store, staff)["permissions"] == added["permissions"]
     store.execute(
         step(
-            p.SET_ACCESS,
+            StepType.SET_ACCESS,
             staff,
             {"access": {"role": "Marketing Manager"}},
             {"access": {"role": "User Admin"}},
@@ -975,8 +1019,9 @@ def test_applying_a_permission_set_resets_individual_permissions(store: Store) -
     assert "permissions" not in user_data(store, staff)
     # Setting access to what it already is applies nothing and keeps the overrides;
     # so does leaving a permission set for no set (basic).
-    store.execute(step(p.SET_PERMISSIONS, staff, {"permissions": {}}, added), ADMIN)
+    store.execute(step(StepType.SET_PERMISSIONS, staff, {"permissions": {}}, added), ADMIN)
     store.execute(
-        step(p.SET_ACCESS, staff, {"access": {"role": "User Admin"}}, {"access": "basic"}), ADMIN
+        step(StepType.SET_ACCESS, staff, {"access": {"role": "User Admin"}}, {"access": "basic"}),
+        ADMIN,
     )
     assert user_data(store, staff)["permissions"] == added["permissions"]

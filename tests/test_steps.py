@@ -71,7 +71,7 @@ def test_the_table_describes_every_step_type_once_in_order() -> None:
         StepType.REMOVE_USER,
     }
     # The strings plan files hold are the ones they always held.
-    assert p.SET_SEAT == "set_seat" and kind_of("set_seat") is KINDS[StepType.SET_SEAT]
+    assert StepType.SET_SEAT == "set_seat" and kind_of("set_seat") is KINDS[StepType.SET_SEAT]
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from reconciler.config import load_config
 from reconciler.engine import apply_plan, make_plan
 from reconciler.plan import FORMAT_VERSION
 from reconciler.providers.sandbox import SandboxProvider
+from reconciler.steps import STEP_TYPES, StepType
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "northwind"
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -58,9 +59,9 @@ def test_example_plan_matches_golden_file(example: Path, fmt: str, suffix: str) 
 def test_example_plan_uses_every_step_type_and_channel(example: Path) -> None:
     data = json.loads(run("plan", ".", "--format", "json").stdout)
     steps = [s for a in data["accounts"] for s in a["steps"]]
-    assert {s["type"] for s in steps} == set(p.STEP_TYPES)
+    assert {s["type"] for s in steps} == set(STEP_TYPES)
     assert {s["channel"] for s in steps} == {"api", "manual", "approval"}
-    migration = next(s for s in steps if s["type"] == p.MIGRATE_TO_PARTNER_ADMIN)
+    migration = next(s for s in steps if s["type"] == StepType.MIGRATE_TO_PARTNER_ADMIN)
     acme = next(a for a in data["accounts"] if a["account"] == migration["account"])
     assert acme["seats"]["freed"]
 
@@ -172,7 +173,7 @@ def test_import_then_plan_shows_no_changes(example: Path) -> None:
     # The account without partner access still plans its access request; nothing else.
     data = json.loads(run("plan", "fresh", "--format", "json").stdout)
     assert [(s["account"], s["type"]) for a in data["accounts"] for s in a["steps"]] == [
-        (4410028, p.REQUEST_ACCESS)
+        (4410028, StepType.REQUEST_ACCESS)
     ]
     assert planned.exit_code == 2
 
@@ -236,7 +237,7 @@ def test_failures_are_isolated_per_account(example: Path) -> None:
         for account in plan.accounts:
             if account.account == 4410026:
                 steps = list(account.steps)
-                assert steps[2].type == p.MIGRATE_TO_PARTNER_ADMIN
+                assert steps[2].type == StepType.MIGRATE_TO_PARTNER_ADMIN
                 edited = {**steps[2].to_data(), "before": {"access": "basic"}}
                 steps[2] = p.Step.from_data(edited)
                 account = type(account)(**{**account.__dict__, "steps": tuple(steps)})

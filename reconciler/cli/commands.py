@@ -33,10 +33,10 @@ from reconciler.engine import open_provider, read_states, select_accounts
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.importer import import_document, import_documents, init_documents
 from reconciler.model import AccountState, ReadFailure
-from reconciler.plan import REQUEST_ACCESS
 from reconciler.planfile import load_plan_file, write_plan_file
 from reconciler.render import plural
 from reconciler.render.annotations import render_annotations
+from reconciler.steps import StepType
 
 
 @main.command("validate")
@@ -141,12 +141,12 @@ def plan_command(
     if detailed_exitcode and plan.steps:
         # A drift alarm tells "the tool would change something" (an api step, or an
         # access request it can still send) from "people must act".
-        sends = REQUEST_ACCESS in provider.capabilities.step_types
+        sends = StepType.REQUEST_ACCESS in provider.capabilities.step_types
         automatic = any(
             step.channel == "api"
             or (
                 sends
-                and step.type == REQUEST_ACCESS
+                and step.type == StepType.REQUEST_ACCESS
                 and step.after is not None
                 and step.after.partner_access == "pending"
             )

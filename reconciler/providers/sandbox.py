@@ -24,11 +24,12 @@ from reconciler.model import (
     ProviderConfig,
     user_key,
 )
-from reconciler.plan import REQUEST_ACCESS, STEP_TYPES, Step
+from reconciler.plan import Step
 from reconciler.providers.base import Capabilities
 from reconciler.sandbox.rules import NOT_FOUND, RefusedError
 from reconciler.sandbox.snapshot import load_snapshot, snapshot_digest
 from reconciler.sandbox.store import Store
+from reconciler.steps import STEP_TYPES, StepType
 
 DEFAULT_PATH = ".reconciler/sandbox.db"
 
@@ -137,7 +138,7 @@ def act_out(store: Store, step: Step, state: AccountState, actor: str) -> str:
     one; an approval is the client approving the partner's access request, which
     is sent first if ``apply`` has not sent it. The store checks every rule.
     """
-    if step.type == REQUEST_ACCESS:
+    if step.type == StepType.REQUEST_ACCESS:
         if state.partner_access == "none":
             store.execute(step, actor=actor)
         store.approve(step.account, actor)

@@ -28,7 +28,7 @@ from typing import Any, Self, TypeVar
 from reconciler.catalog import Catalogue, load_catalogue
 from reconciler.errors import SandboxError
 from reconciler.model import PARTNER_ADMIN, AccountState, Partner, User, user_key
-from reconciler.plan import CREATE_USER, REMOVE_USER, REQUEST_ACCESS, Step
+from reconciler.plan import Step
 from reconciler.render import plural
 from reconciler.sandbox.migrations import SCHEMA_VERSION, migrate, schema_version
 from reconciler.sandbox.rows import (
@@ -64,6 +64,7 @@ from reconciler.sandbox.rules import (
     refused,
 )
 from reconciler.sandbox.snapshot import snapshot_problems
+from reconciler.steps import StepType
 
 T = TypeVar("T")
 
@@ -306,7 +307,7 @@ class Store:
 
     def create_user(self, account_id: int, user: User, actor: str | None) -> int:
         """Create ``user`` (as ``actor``, or unchecked capability when None); its new id."""
-        entry = _Entry(account_id, CREATE_USER, user.email, actor)
+        entry = _Entry(account_id, StepType.CREATE_USER, user.email, actor)
 
         def create(tx: sqlite3.Connection) -> tuple[str, int]:
             account = read_account(tx, account_id, (user.email, actor))
@@ -331,7 +332,7 @@ class Store:
         return self._write(entry, update)
 
     def delete_user(self, account_id: int, user_id: int, actor: str | None) -> None:
-        entry = _Entry(account_id, REMOVE_USER, self._email_of(account_id, user_id), actor)
+        entry = _Entry(account_id, StepType.REMOVE_USER, self._email_of(account_id, user_id), actor)
 
         def delete(tx: sqlite3.Connection) -> tuple[str, None]:
             account = read_account(tx, account_id, (actor,))
@@ -381,7 +382,7 @@ class Store:
 
     def _perform(self, tx: sqlite3.Connection, step: Step, actor: str) -> str:
         account = read_account(tx, step.account, (step.user, actor))
-        if step.type == REQUEST_ACCESS:
+        if step.type == StepType.REQUEST_ACCESS:
             access = partner_access(tx, account.id, actor, account.users)
             check_request(account, step, actor, access)
             add_requests(tx, account.id, (actor,))

@@ -28,7 +28,6 @@ from urllib.parse import quote
 
 import httpx
 
-from reconciler import plan as p
 from reconciler.config.rules import url_problem
 from reconciler.errors import ProviderError, ReconcilerError
 from reconciler.fields import NAMES, Fields, as_fields
@@ -69,7 +68,7 @@ from reconciler.providers.hubspot.versions import (
     ApiVersion,
     version,
 )
-from reconciler.steps import Effect
+from reconciler.steps import Effect, StepType
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 #: HubSpot says to allow tokens "up to 300 characters"; twice that is surely not one.
@@ -91,7 +90,15 @@ READS_AT_ONCE = 3
 #: stops it with nothing more sent.
 OVERLAP_DAILY_MINIMUM = 100
 
-STEP_TYPES = frozenset({p.CREATE_USER, p.REMOVE_USER, p.SET_ACCESS, p.SET_TEAMS, p.SET_NAME})
+STEP_TYPES = frozenset(
+    {
+        StepType.CREATE_USER,
+        StepType.REMOVE_USER,
+        StepType.SET_ACCESS,
+        StepType.SET_TEAMS,
+        StepType.SET_NAME,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -109,14 +116,14 @@ class HubSpotCapabilities(Capabilities):
         self, step_type: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
     ) -> bool:
         was, will = as_fields(before) or Fields(), as_fields(after) or Fields()
-        if step_type == p.CREATE_USER and will.permissions:
+        if step_type == StepType.CREATE_USER and will.permissions:
             return False
-        if step_type == p.SET_ACCESS and will.access == BASIC:
+        if step_type == StepType.SET_ACCESS and will.access == BASIC:
             return False
         primary = [f.teams.primary if f.teams else None for f in (was, will)]
-        if step_type == p.SET_TEAMS and primary[0] and not primary[1]:
+        if step_type == StepType.SET_TEAMS and primary[0] and not primary[1]:
             return False
-        if step_type == p.SET_NAME and any(
+        if step_type == StepType.SET_NAME and any(
             name in will and will.value(name) is None and was.value(name) is not None
             for name in NAMES
         ):
@@ -151,7 +158,7 @@ def capabilities_of(api: ApiVersion, seats: SeatNames) -> HubSpotCapabilities:
     if not api.has_seats:
         return HubSpotCapabilities(STEP_TYPES, frozenset(), frozenset({"role", "basic"}))
     return HubSpotCapabilities(
-        STEP_TYPES | {p.SET_SEAT}, seats.writable(), frozenset({"role", "basic"})
+        STEP_TYPES | {StepType.SET_SEAT}, seats.writable(), frozenset({"role", "basic"})
     )
 
 
