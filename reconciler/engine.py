@@ -8,10 +8,12 @@ applied in plan order by one worker.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
@@ -149,32 +151,97 @@ def make_plan(
     shard: tuple[int, int] | None = None,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    processes: bool = True,
 ) -> Plan:
     """Read, then plan, each account in turn, keeping only its plan.
 
     An account's current state is released as soon as it is planned, so memory
     follows the largest account rather than the whole fleet. The plan is the one
     :func:`plan_of` would make of every account read at once.
+
+    ``processes=False`` plans in this process only: under a lock (``apply``), since
+    a forked worker shares the lock's open file and could hold it after a killed
+    apply is gone.
     """
     accounts = select_accounts(config, account_ids, shard)
-    catalogue = load_catalogue()
 
     def plan_one(account: DesiredAccount) -> AccountPlan:
-        pair = read_state(provider, account)
-        args = (config.partner, catalogue, provider.capabilities, provider.name)
-        planned = build_plan([pair], *args).accounts[0]
+        planned = plan_account_of(config, provider, account)
         if progress is not None:
             progress(1)
         return planned
 
     count = workers_for(provider, len(accounts), workers)
-    account_plans = for_each(plan_one, accounts, count, "plan")
+    forks = _plan_processes(config, provider, len(accounts), workers) if processes else 1
+    if forks > 1:
+        account_plans = _plan_in_processes(config, accounts, forks, progress)
+    else:
+        account_plans = for_each(plan_one, accounts, count, "plan")
     return Plan(
         tuple(account_plans),
         plan_digest(account_plans),
         config_digest(config),
         seat_prices=config.seat_prices,
     )
+
+
+def plan_account_of(config: Config, provider: Provider, account: DesiredAccount) -> AccountPlan:
+    """One account read and planned; its current state is not kept."""
+    pair = read_state(provider, account)
+    args = (config.partner, load_catalogue(), provider.capabilities, provider.name)
+    return build_plan([pair], *args).accounts[0]
+
+
+def _plan_processes(config: Config, provider: Provider, accounts: int, workers: int | None) -> int:
+    """Processes to plan in: the sandbox's reads are Python work, which threads do not share.
+
+    Only for the sandbox at its own parallelism, with many accounts, and where a
+    forked process inherits the loaded config (``fork``, and no other thread here).
+    """
+    from reconciler.config.pool import pool_size
+
+    if config.provider.type != "sandbox" or workers is not None or provider.parallelism != 1:
+        return 1
+    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+        return 1
+    return pool_size(accounts)
+
+
+#: In a planning process: the config and provider it inherited and opened.
+_forked: dict[str, Any] = {}
+
+
+def _open_forked(config: Config) -> None:
+    _forked["config"] = config
+    _forked["accounts"] = {account.id: account for account in config.accounts}
+    _forked["provider"] = open_provider(config)
+
+
+def _plan_ids(ids: list[int]) -> list[AccountPlan]:
+    config, provider, accounts = _forked["config"], _forked["provider"], _forked["accounts"]
+    return [plan_account_of(config, provider, accounts[i]) for i in ids]
+
+
+def _plan_in_processes(
+    config: Config,
+    accounts: Sequence[DesiredAccount],
+    processes: int,
+    progress: Callable[[int], None] | None,
+) -> list[AccountPlan]:
+    """Plan slices of the accounts in forked processes, each with its own provider."""
+    ids = [account.id for account in accounts]
+    size = max(1, len(ids) // (processes * 8))
+    slices = [ids[start : start + size] for start in range(0, len(ids), size)]
+    context = multiprocessing.get_context("fork")
+    plans: list[AccountPlan] = []
+    with ProcessPoolExecutor(
+        processes, mp_context=context, initializer=_open_forked, initargs=(config,)
+    ) as pool:
+        for planned in pool.map(_plan_ids, slices):
+            plans.extend(planned)
+            if progress is not None:
+                progress(len(planned))
+    return plans
 
 
 def plan_of(pairs: Sequence[Read], config: Config, provider: Provider) -> Plan:

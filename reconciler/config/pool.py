@@ -14,7 +14,8 @@ The pool pays off only for many files: starting processes and sending the
 results back costs more than it saves on a few. Below :data:`MIN_FILES` files
 (or with one core) the files are parsed here, one by one. The environment
 variable :data:`SWITCH` chooses otherwise: ``0`` never uses the pool, ``1``
-always does (how the tests show both paths give the same result).
+always does (how the tests show both paths give the same result). The engine
+asks :func:`pool_size` too, before planning the sandbox's accounts in processes.
 
 Processes are started by ``fork`` when this process runs a single thread: the
 child starts at once with the loader already imported. With other threads
