@@ -55,7 +55,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from reconciler.apply import Status  # noqa: E402
 from reconciler.engine import apply_plan, make_plan  # noqa: E402
-from reconciler.providers.hubspot import HubSpotProvider  # noqa: E402
+from reconciler.providers.hubspot.provider import HubSpotProvider  # noqa: E402
 from tests.served import Fleet, bulk_fleet  # noqa: E402
 
 

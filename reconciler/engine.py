@@ -48,7 +48,7 @@ def open_provider(config: Config, parallelism: int | None = None) -> Provider:
             sandbox.parallelism = parallelism
         return sandbox
     if config.provider.type == "hubspot":
-        from reconciler.providers.hubspot import HubSpotProvider
+        from reconciler.providers.hubspot.provider import HubSpotProvider
 
         return HubSpotProvider(config, parallelism=parallelism)
     raise ReconcilerError(f"unknown provider type {config.provider.type!r}")
@@ -62,7 +62,7 @@ def lock_paths(config: Config, accounts: Sequence[int]) -> list[Path]:
         database = sandbox_path(config.provider)
         return [database.with_name(database.name + ".lock")]
     from reconciler.lock import hubspot_lock_paths
-    from reconciler.providers.hubspot.provider import DEFAULT_BASE_URL
+    from reconciler.providers.hubspot.client import DEFAULT_BASE_URL
 
     base_url = str(config.provider.options.get("base_url") or DEFAULT_BASE_URL)
     return hubspot_lock_paths(base_url, accounts)

@@ -22,7 +22,7 @@ import yaml
 
 from reconciler.config import load_config
 from reconciler.model import Config, DesiredAccount
-from reconciler.providers.hubspot import RetryPolicy
+from reconciler.providers.hubspot.client import RetryPolicy
 from reconciler.providers.hubspot.versions import DEFAULT_SEAT_NAMES
 from reconciler.providers.sandbox import open_store
 from reconciler.sandbox.http.server import SandboxAPI, ServedSandbox

@@ -21,7 +21,8 @@ from reconciler.errors import ProviderError, RateLimitError
 from reconciler.model import AccountState, Config, DesiredAccount
 from reconciler.plan import Plan
 from reconciler.providers.base import Provider
-from reconciler.providers.hubspot import HubSpotProvider, RetryPolicy
+from reconciler.providers.hubspot.client import RetryPolicy
+from reconciler.providers.hubspot.provider import HubSpotProvider
 from reconciler.providers.hubspot.versions import TOKEN_INFO, VERSIONS
 from reconciler.providers.sandbox import SandboxProvider
 from reconciler.sandbox.http.faults import Faults

@@ -19,8 +19,8 @@ from click.testing import CliRunner, Result
 
 from reconciler.cli import main
 from reconciler.errors import ProviderError
-from reconciler.providers.hubspot import HubSpotProvider
 from reconciler.providers.hubspot.client import Credential, HubSpotClient
+from reconciler.providers.hubspot.provider import HubSpotProvider
 from reconciler.sandbox.http.server import ServedSandbox
 from reconciler.sandbox.store import Store
 from tests.served import FleetFiles, rich_fleet, token_env, token_for, write_fleet

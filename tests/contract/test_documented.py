@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from reconciler.engine import apply_plan, make_plan
-from reconciler.providers.hubspot import HubSpotProvider
 from reconciler.providers.hubspot import versions as v
+from reconciler.providers.hubspot.provider import HubSpotProvider
 from reconciler.sandbox.http.server import ServedSandbox
 from reconciler.sandbox.store import Store
 from tests.served import (

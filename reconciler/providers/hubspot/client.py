@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import threading
 import time
@@ -30,8 +31,10 @@ from typing import Any
 
 import httpx
 
-from reconciler.errors import ProviderError, RateLimitError
+from reconciler.config.rules import url_problem
+from reconciler.errors import ProviderError, RateLimitError, ReconcilerError
 from reconciler.logs import log_request
+from reconciler.model import DesiredAccount
 from reconciler.providers.hubspot.limiter import WindowLimiter, header_int
 
 PROVIDER = "hubspot"
@@ -377,3 +380,59 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+#: HubSpot says to allow tokens "up to 300 characters"; twice that is surely not one.
+MAX_TOKEN = 600
+
+
+def token_problem(value: str) -> str | None:
+    """What makes ``value`` unusable as a bearer token (never quoting it), or None.
+
+    HubSpot's tokens are printable ASCII; anything else could only break the
+    request header (or inject another one) and would land in an error message.
+    """
+    if not value.isascii():
+        return "it has characters outside ASCII"
+    if any(not (" " < c < "\x7f") for c in value):
+        return "it has spaces or control characters"
+    if len(value) > MAX_TOKEN:
+        return f"it is longer than {MAX_TOKEN} characters"
+    return None
+
+
+def check_base_url(url: str) -> None:
+    """Tokens go only over HTTPS, or to this machine (``validate`` says so with its line)."""
+    problem = url_problem(url)
+    if problem:
+        raise ReconcilerError(f"provider.base_url {url!r}: {problem}")
+
+
+def credential_for(account: DesiredAccount) -> Credential:
+    """The account's token, from the environment variable its ``token_env`` names."""
+    variable = account.token_env
+    if not variable:
+        raise ProviderError(
+            "no token_env: name the environment variable that holds this account's HubSpot token",
+            provider=PROVIDER,
+            account=account.id,
+        )
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        raise ProviderError(
+            f"environment variable {variable} is not set (it holds the HubSpot token"
+            f" for account {account.id})",
+            provider=PROVIDER,
+            account=account.id,
+        )
+    problem = token_problem(value)
+    if problem:
+        # Said without the value: it is a secret, whatever is wrong with it.
+        raise ProviderError(
+            f"environment variable {variable} does not hold a usable HubSpot token"
+            f" ({problem}); nothing was sent",
+            provider=PROVIDER,
+            account=account.id,
+        )
+    return Credential(variable, value)

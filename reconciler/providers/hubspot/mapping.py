@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.errors import ProviderError
+from reconciler.fields import NAMES, Fields
 from reconciler.model import (
     BASIC,
     PAID_SEATS,
@@ -25,6 +26,7 @@ from reconciler.model import (
     SUPER_ADMIN,
     UNKNOWN_SEAT,
     Access,
+    DesiredAccount,
     Teams,
     User,
     user_key,
@@ -261,3 +263,35 @@ def seat_names(seat: str, seats: SeatNames, account: int) -> list[str]:
         return seats.names_for(seat)
     except ValueError as exc:
         raise ProviderError(str(exc), provider=PROVIDER, account=account) from exc
+
+
+def results_of(data: Any, path: str, account: DesiredAccount) -> list[Mapping[str, Any]]:
+    results = data.get("results") if isinstance(data, Mapping) else None
+    if not isinstance(results, list) or not all(isinstance(r, Mapping) for r in results):
+        raise ProviderError(
+            f"GET {path}: the answer has no list of results", provider=PROVIDER, account=account.id
+        )
+    return results
+
+
+def next_cursor(data: Any) -> str | None:
+    paging = data.get("paging") if isinstance(data, Mapping) else None
+    following = paging.get("next") if isinstance(paging, Mapping) else None
+    after = following.get("after") if isinstance(following, Mapping) else None
+    return str(after) if after not in (None, "") else None
+
+
+def update_body(
+    after: Fields, directory: Directory, seats: SeatNames, account: int
+) -> dict[str, Any]:
+    """A PUT body: each field a step sets, as this API version names it."""
+    body: dict[str, Any] = {}
+    if after.access is not None:
+        body.update(access_body(after.access, directory, account))
+    if after.seat is not None:
+        body["seatNames"] = seat_names(after.seat, seats, account)
+    if after.teams is not None:
+        body.update(teams_body(after.teams, directory, account))
+    names = {"first_name": "firstName", "last_name": "lastName"}
+    body.update({names[k]: after.value(k) for k in NAMES if after.value(k) is not None})
+    return body

@@ -17,22 +17,18 @@ primary team (not documented), and seats in versions without them.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from reconciler.config.rules import url_problem
-from reconciler.errors import ProviderError, ReconcilerError
-from reconciler.fields import NAMES, Fields, as_fields
+from reconciler.errors import ProviderError
+from reconciler.fields import Fields
 from reconciler.model import (
-    BASIC,
     PAID_SEATS,
     AccountState,
     Config,
@@ -43,36 +39,34 @@ from reconciler.model import (
 )
 from reconciler.plan import Step
 from reconciler.providers.base import Capabilities
+from reconciler.providers.hubspot.capabilities import capabilities_of
 from reconciler.providers.hubspot.client import (
+    DEFAULT_BASE_URL,
     PROVIDER,
     Answer,
     Credential,
     HubSpotClient,
     RetryPolicy,
+    check_base_url,
+    credential_for,
 )
 from reconciler.providers.hubspot.mapping import (
     Directory,
     SeatNames,
-    access_body,
     create_body,
+    next_cursor,
     read_user,
-    seat_names,
+    results_of,
     seats_owned,
-    teams_body,
+    update_body,
 )
 from reconciler.providers.hubspot.versions import (
     BILLING_WRITE_SCOPE,
-    CRM_WRITE_SCOPE,
     TOKEN_INFO,
-    WRITE_SCOPE,
-    ApiVersion,
     version,
 )
-from reconciler.steps import Effect, StepType
+from reconciler.steps import Effect
 
-DEFAULT_BASE_URL = "https://api.hubapi.com"
-#: HubSpot says to allow tokens "up to 300 characters"; twice that is surely not one.
-MAX_TOKEN = 600
 DEFAULT_PARTNER_ADMIN_ROLE = "Partner Admin"
 #: A bound on paging, so a server that never stops paging cannot keep a run going.
 MAX_PAGES = 100_000
@@ -89,77 +83,6 @@ READS_AT_ONCE = 3
 #: the day's budget an account is read one request at a time, so the first refusal
 #: stops it with nothing more sent.
 OVERLAP_DAILY_MINIMUM = 100
-
-STEP_TYPES = frozenset(
-    {
-        StepType.CREATE_USER,
-        StepType.REMOVE_USER,
-        StepType.SET_ACCESS,
-        StepType.SET_TEAMS,
-        StepType.SET_NAME,
-    }
-)
-
-
-@dataclass(frozen=True)
-class HubSpotCapabilities(Capabilities):
-    """As :class:`Capabilities`, and what HubSpot's API documents no way to do.
-
-    - A user created with individual permission changes: the API cannot set them.
-    - Clearing a permission set (back to no set), a primary team or a name: no
-      version documents how (no field is nullable), so a person does it.
-    - Per account, the token's scopes: without a user write scope nothing is
-      written; without the billing scope no paid seat is assigned or freed.
-    """
-
-    def executes(
-        self, step_type: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
-    ) -> bool:
-        was, will = as_fields(before) or Fields(), as_fields(after) or Fields()
-        if step_type == StepType.CREATE_USER and will.permissions:
-            return False
-        if step_type == StepType.SET_ACCESS and will.access == BASIC:
-            return False
-        primary = [f.teams.primary if f.teams else None for f in (was, will)]
-        if step_type == StepType.SET_TEAMS and primary[0] and not primary[1]:
-            return False
-        if step_type == StepType.SET_NAME and any(
-            name in will and will.value(name) is None and was.value(name) is not None
-            for name in NAMES
-        ):
-            return False
-        return super().executes(step_type, before, after)
-
-    #: Where narrowed by a token's scopes: the scopes it lacks, and what it was before.
-    missing: tuple[str, ...] = ()
-    full: Capabilities | None = None
-
-    def for_account(self, state: AccountState) -> Capabilities:
-        scopes = state.grants
-        if scopes is None:
-            return self
-        if not scopes & {WRITE_SCOPE, CRM_WRITE_SCOPE}:
-            return replace(self, step_types=frozenset(), missing=(WRITE_SCOPE,), full=self)
-        if BILLING_WRITE_SCOPE not in scopes:
-            seats = self.seats - frozenset(PAID_SEATS)
-            return replace(self, seats=seats, missing=(BILLING_WRITE_SCOPE,), full=self)
-        return self
-
-    def limitation(
-        self, step_type: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
-    ) -> str | None:
-        if self.full is not None and self.full.executes(step_type, before, after):
-            return f"this account's token does not have the {', '.join(self.missing)} scope"
-        return None
-
-
-def capabilities_of(api: ApiVersion, seats: SeatNames) -> HubSpotCapabilities:
-    """What one API version can do: seats only where it has them."""
-    if not api.has_seats:
-        return HubSpotCapabilities(STEP_TYPES, frozenset(), frozenset({"role", "basic"}))
-    return HubSpotCapabilities(
-        STEP_TYPES | {StepType.SET_SEAT}, seats.writable(), frozenset({"role", "basic"})
-    )
 
 
 class HubSpotProvider:
@@ -200,8 +123,14 @@ class HubSpotProvider:
         self._verified: dict[int, frozenset[str] | None] = {}
         self._directories: dict[int, Directory] = {}
         self._lock = threading.Lock()
+        # The side chains of every account's read (the caller's thread reads the users):
+        # threads kept for the provider's life, not started anew for each account.
+        self._reads = ThreadPoolExecutor(
+            self.parallelism * (READS_AT_ONCE - 1), thread_name_prefix="hubspot-read"
+        )
 
     def close(self) -> None:
+        self._reads.shutdown(wait=True)
         self.client.close()
 
     def __enter__(self) -> HubSpotProvider:
@@ -213,7 +142,7 @@ class HubSpotProvider:
     # -- reading ----------------------------------------------------------------------
 
     def read_account(self, account: DesiredAccount) -> AccountState:
-        credential = self._credential(account)
+        credential = credential_for(account)
         scopes, users, directory, listed = self._read_overlapped(account, credential)
         current = {}
         unknown: set[str] = set()
@@ -233,7 +162,7 @@ class HubSpotProvider:
         seats = self.api.seats
         if seats is not None and listed is not None:
             used = Counter(u.seat for u in current.values() if f"{u.key}.seat" not in unknown)
-            owned = seats_owned(_results(listed, seats, account), self.seats, used)
+            owned = seats_owned(results_of(listed, seats, account), self.seats, used)
         else:
             # No seats list in this version (or no scope to read it): paid seat counts
             # are unknown, and a person sees HubSpot's own checkout if one runs out.
@@ -271,15 +200,18 @@ class HubSpotProvider:
             users_read = self._all_users(account, credential)
             directory_read = self._read_directory(account, credential)
             return scopes, users_read, directory_read, self._seats(account, credential, scopes)
-        with ThreadPoolExecutor(READS_AT_ONCE, thread_name_prefix=f"account-{account.id}") as pool:
-            scoped = pool.submit(self._scopes_then_seats, account, credential)
-            users = pool.submit(self._all_users, account, credential)
-            directory = pool.submit(self._read_directory, account, credential)
+        scoped = self._reads.submit(self._scopes_then_seats, account, credential)
+        directory = self._reads.submit(self._read_directory, account, credential)
+        try:
+            users = self._all_users(account, credential)
+        finally:  # the side chains end before this read does, whatever happened here
             scopes, seats = scoped.result()
-            read = users.result(), directory.result()
+            read = directory.exception() or directory.result()
         if isinstance(seats, ProviderError):
             raise seats
-        return scopes, read[0], read[1], seats
+        if isinstance(read, BaseException):
+            raise read
+        return scopes, users, read, seats
 
     def _scopes_then_seats(
         self, account: DesiredAccount, credential: Credential
@@ -312,8 +244,8 @@ class HubSpotProvider:
             if after is not None:
                 params["after"] = after
             page = self._get(account, credential, self.api.collection, params).data
-            users.extend(_results(page, self.api.collection, account))
-            after = _next_cursor(page)
+            users.extend(results_of(page, self.api.collection, account))
+            after = next_cursor(page)
             if after is None:
                 return users
             if after in seen:
@@ -334,7 +266,7 @@ class HubSpotProvider:
         refused before anything is sent.
         """
         self._refuse_beyond(self.capabilities, step, account)
-        credential = self._credential(account)
+        credential = credential_for(account)
         scopes = self._verify(account, credential)
         grants = AccountState(account.id, grants=scopes)
         self._refuse_beyond(self.capabilities.for_account(grants), step, account)
@@ -361,7 +293,7 @@ class HubSpotProvider:
                 recover=lambda: self._removed(account, credential, email),
             )
         else:
-            body = self._update_body(step, directory, account)
+            body = update_body(step.after or Fields(), directory, self.seats, account.id)
             self.client.request(
                 credential,
                 account.id,
@@ -381,22 +313,6 @@ class HubSpotProvider:
                 provider=PROVIDER,
                 account=account.id,
             )
-
-    def _update_body(
-        self, step: Step, directory: Directory, account: DesiredAccount
-    ) -> dict[str, Any]:
-        """The PUT body: each field the step sets, as this API version names it."""
-        after = step.after or Fields()
-        body: dict[str, Any] = {}
-        if after.access is not None:
-            body.update(access_body(after.access, directory, account.id))
-        if after.seat is not None:
-            body["seatNames"] = seat_names(after.seat, self.seats, account.id)
-        if after.teams is not None:
-            body.update(teams_body(after.teams, directory, account.id))
-        names = {"first_name": "firstName", "last_name": "lastName"}
-        body.update({names[k]: after.value(k) for k in NAMES if after.value(k) is not None})
-        return body
 
     def _user_path(self, email: str) -> str:
         return self.api.user(quote(email, safe=""))
@@ -426,34 +342,6 @@ class HubSpotProvider:
         )
 
     # -- tokens, portals, directories -------------------------------------------------
-
-    def _credential(self, account: DesiredAccount) -> Credential:
-        variable = account.token_env
-        if not variable:
-            raise ProviderError(
-                "no token_env: name the environment variable that holds this account's"
-                " HubSpot token",
-                provider=PROVIDER,
-                account=account.id,
-            )
-        value = os.environ.get(variable, "").strip()
-        if not value:
-            raise ProviderError(
-                f"environment variable {variable} is not set (it holds the HubSpot token"
-                f" for account {account.id})",
-                provider=PROVIDER,
-                account=account.id,
-            )
-        problem = token_problem(value)
-        if problem:
-            # Said without the value: it is a secret, whatever is wrong with it.
-            raise ProviderError(
-                f"environment variable {variable} does not hold a usable HubSpot token"
-                f" ({problem}); nothing was sent",
-                provider=PROVIDER,
-                account=account.id,
-            )
-        return Credential(variable, value)
 
     def _verify(
         self, account: DesiredAccount, credential: Credential, *, portal_checked: bool = False
@@ -518,8 +406,8 @@ class HubSpotProvider:
 
     def _read_directory(self, account: DesiredAccount, credential: Credential) -> Directory:
         api = self.api
-        roles = _results(self._get(account, credential, api.roles).data, api.roles, account)
-        teams = _results(self._get(account, credential, api.teams).data, api.teams, account)
+        roles = results_of(self._get(account, credential, api.roles).data, api.roles, account)
+        teams = results_of(self._get(account, credential, api.teams).data, api.teams, account)
         try:
             directory = Directory.from_results(roles, teams, self.partner_admin_role)
         except KeyError as exc:
@@ -540,41 +428,3 @@ class HubSpotProvider:
         params: Mapping[str, str | int] | None = None,
     ) -> Answer:
         return self.client.request(credential, account.id, "GET", path, params=params)
-
-
-def token_problem(value: str) -> str | None:
-    """What makes ``value`` unusable as a bearer token (never quoting it), or None.
-
-    HubSpot's tokens are printable ASCII; anything else could only break the
-    request header (or inject another one) and would land in an error message.
-    """
-    if not value.isascii():
-        return "it has characters outside ASCII"
-    if any(not (" " < c < "\x7f") for c in value):
-        return "it has spaces or control characters"
-    if len(value) > MAX_TOKEN:
-        return f"it is longer than {MAX_TOKEN} characters"
-    return None
-
-
-def check_base_url(url: str) -> None:
-    """Tokens go only over HTTPS, or to this machine (``validate`` says so with its line)."""
-    problem = url_problem(url)
-    if problem:
-        raise ReconcilerError(f"provider.base_url {url!r}: {problem}")
-
-
-def _results(data: Any, path: str, account: DesiredAccount) -> list[Mapping[str, Any]]:
-    results = data.get("results") if isinstance(data, Mapping) else None
-    if not isinstance(results, list) or not all(isinstance(r, Mapping) for r in results):
-        raise ProviderError(
-            f"GET {path}: the answer has no list of results", provider=PROVIDER, account=account.id
-        )
-    return results
-
-
-def _next_cursor(data: Any) -> str | None:
-    paging = data.get("paging") if isinstance(data, Mapping) else None
-    following = paging.get("next") if isinstance(paging, Mapping) else None
-    after = following.get("after") if isinstance(following, Mapping) else None
-    return str(after) if after not in (None, "") else None
