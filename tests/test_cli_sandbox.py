@@ -242,3 +242,6 @@ def test_a_snapshot_directory_merges_and_places_problems_in_their_own_file(
         "    users: [{email: ceo@gamma.example, access: super_admin, seat: none}]\n"
     )
     assert [a["id"] for a in load_snapshot("snap")["accounts"]] == [4410021, 5500001, 7700001]
+    # In a snapshot directory, files named as snapshots are read too.
+    (workdir / "snap" / "b.yaml").rename(workdir / "snap" / "b.snapshot.yaml")
+    assert [a["id"] for a in load_snapshot("snap")["accounts"]] == [4410021, 5500001, 7700001]

@@ -18,7 +18,7 @@ from reconciler.logs import FORMATS as LOG_FORMATS
 from reconciler.logs import configure
 from reconciler.model import Config
 from reconciler.plan import Plan
-from reconciler.progress import progress, set_quiet, shows_progress
+from reconciler.progress import progress, set_quiet
 from reconciler.providers.base import Provider
 from reconciler.render import NO_CONTEXT, Context
 from reconciler.render.json import render_json
@@ -81,15 +81,6 @@ def render_context(config_path: str, source_url: str | None, actor: str | None) 
             )
         return Context(actor=actor)
     return Context(actor=actor, link=source_links(prefix, str(root), os.getcwd()))
-
-
-def progress_bar(total: int) -> Any:
-    """A progress bar on stderr for long runs at a terminal; a no-op otherwise."""
-    from rich.console import Console
-    from rich.progress import Progress
-
-    enabled = shows_progress() and total >= 20
-    return Progress(console=Console(stderr=True), transient=True, disable=not enabled)
 
 
 FORMAT = click.option(

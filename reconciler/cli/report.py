@@ -8,11 +8,13 @@ from pathlib import Path
 import click
 
 from reconciler.cli.app import EXIT_ERROR, handle_errors, main
-from reconciler.cli.options import ACCOUNT, SHARD, progress_bar
+from reconciler.cli.options import ACCOUNT, PARALLELISM, SHARD, output_options
+from reconciler.cli.sandbox import echo_provider_warnings
 from reconciler.collector import gc_paused
 from reconciler.config import load_config
 from reconciler.engine import open_provider, read_states, select_accounts
 from reconciler.errors import ReconcilerError
+from reconciler.progress import progress
 from reconciler.render import inert, plural
 from reconciler.review.build import build_review
 from reconciler.review.render import FORMATS, render_review
@@ -33,9 +35,16 @@ from reconciler.review.render import FORMATS, render_review
 )
 @ACCOUNT
 @SHARD
+@PARALLELISM
+@output_options
 @handle_errors
 def report_command(
-    path: str, fmt: str, out: str | None, accounts: tuple[int, ...], shard: tuple[int, int] | None
+    path: str,
+    fmt: str,
+    out: str | None,
+    accounts: tuple[int, ...],
+    shard: tuple[int, int] | None,
+    parallelism: int | None,
 ) -> None:
     """Who has what in every account, compared with the config; flags; seat spend.
 
@@ -45,9 +54,10 @@ def report_command(
     with gc_paused():  # as plan: millions of objects, no cycles worth collecting
         config = load_config(path)
         selected = select_accounts(config, accounts, shard)
-        with open_provider(config) as provider, progress_bar(len(selected)) as bar:
-            task = bar.add_task("reading current state", total=len(selected))
-            reads = read_states(provider, selected, progress=lambda n: bar.advance(task, n))
+        with open_provider(config, parallelism) as provider:
+            echo_provider_warnings(provider)
+            with progress("reading accounts", len(selected), "accounts") as advance:
+                reads = read_states(provider, selected, progress=advance)
         review = build_review(config, reads)
         output = render_review(review, fmt)
     if out:

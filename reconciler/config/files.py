@@ -39,14 +39,17 @@ def is_snapshot_name(path: str) -> bool:
     return name in SNAPSHOT_NAMES or name.endswith(SNAPSHOT_SUFFIXES)
 
 
-def find_yaml_files(path: str | Path) -> tuple[list[str], list[Diagnostic]]:
+def find_yaml_files(
+    path: str | Path, *, snapshots: bool = False
+) -> tuple[list[str], list[Diagnostic]]:
     """The YAML files a path names: itself, or those under it (sorted, recursive).
 
     A path given as a file is used wherever it is. Under a directory (the root),
     only regular files inside the root are used:
 
     - hidden entries (``.reconciler/``, ``.git``) are skipped below the top level, and so
-      are snapshots (:func:`is_snapshot_name`), which hold current state, not config;
+      are snapshots (:func:`is_snapshot_name`), which hold current state, not config,
+      unless ``snapshots`` (a directory of snapshot files is being read);
     - a symlink is followed only when its real path stays inside the root; one that
       leaves it is reported, and what it points to is never opened;
     - each real directory is walked once and each real file listed once, under the
@@ -70,7 +73,7 @@ def find_yaml_files(path: str | Path) -> tuple[list[str], list[Diagnostic]]:
         return [display], []
     if not stat.S_ISDIR(status.st_mode):
         return [], [_not_regular(display, status)]
-    walk = _Walk(display)
+    walk = _Walk(display, snapshots)
     files = walk.run()
     if not files and not walk.diagnostics:
         walk.diagnostics.append(
@@ -82,8 +85,10 @@ def find_yaml_files(path: str | Path) -> tuple[list[str], list[Diagnostic]]:
 class _Walk:
     """One walk of a configuration directory: the real tree first, then its symlinks."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, snapshots: bool = False) -> None:
         self.root = root
+        #: Whether files named as snapshots are listed too.
+        self.snapshots = snapshots
         self.root_real = os.path.realpath(root)
         self.inside = self.root_real.rstrip(os.sep) + os.sep
         #: Real path -> the path shown for it, for every directory walked and file found.
@@ -101,6 +106,9 @@ class _Walk:
             done += 1
             self.link(link, parent_real)
         return sorted(self.files.values(), key=lambda shown: shown.split(os.sep))
+
+    def wanted(self, name: str) -> bool:
+        return name.endswith(YAML_SUFFIXES) and (self.snapshots or not is_snapshot_name(name))
 
     def contains(self, real: str) -> bool:
         return real == self.root_real or real.startswith(self.inside)
@@ -131,7 +139,7 @@ class _Walk:
                         if child_real not in self.dirs:
                             self.dirs[child_real] = child
                             subdirectories.append((child, child_real))
-                    elif name.endswith(YAML_SUFFIXES) and not is_snapshot_name(name):
+                    elif self.wanted(name):
                         if entry.is_file(follow_symlinks=False):
                             self.files.setdefault(child_real, child)
                         else:
@@ -144,7 +152,7 @@ class _Walk:
 
     def link(self, link: str, parent_real: str) -> None:
         """Follow one symlink if it stays inside the root and reaches something new."""
-        is_yaml = link.endswith(YAML_SUFFIXES) and not is_snapshot_name(link)
+        is_yaml = self.wanted(link)
         try:
             status = os.stat(link)  # stat, never open: the target may be a pipe or outside
         except FileNotFoundError:

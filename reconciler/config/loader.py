@@ -170,7 +170,7 @@ def read_documents(
     Files that fail to load are left out of the documents; the rest still load,
     so one broken file does not hide the problems of the others.
     """
-    files, diagnostics = find_yaml_files(path)
+    files, diagnostics = find_yaml_files(path, snapshots=True)
     documents: list[LoadedDocument] = []
     with gc_paused():
         for file in files:

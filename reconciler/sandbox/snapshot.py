@@ -172,13 +172,14 @@ def snapshot_digest(path: str | Path) -> str:
     Recorded when seeding, so that an edit of the snapshot afterwards is noticed;
     cheap enough to take on every run, unlike parsing the snapshot.
     """
-    files, _ = find_yaml_files(path)
+    files, _ = find_yaml_files(path, snapshots=True)
     base = str(path) if os.path.isdir(path) else os.path.dirname(str(path))
     hasher = hashlib.sha256()
     for file in sorted(files):
         hasher.update(os.path.relpath(file, base).encode("utf-8") + b"\0")
-        with contextlib.suppress(OSError):  # gone or unreadable: it differs from when seeded
-            hasher.update(Path(file).read_bytes())
+        with contextlib.suppress(OSError), open(file, "rb") as stream:  # gone: it differs
+            for chunk in iter(lambda: stream.read(1 << 20), b""):  # never the whole file
+                hasher.update(chunk)
         hasher.update(b"\0")
     return "sha256:" + hasher.hexdigest()
 
