@@ -7,6 +7,7 @@ applied in plan order by one worker.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import multiprocessing
 import os
@@ -20,6 +21,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from reconciler.apply import AccountReport, ApplyReport, StepOutcome, apply_account
 from reconciler.catalog import load_catalogue
+from reconciler.config.pool import pool_size, start_worker
 from reconciler.errors import PlanError, ProviderError, ReconcilerError
 from reconciler.model import AccountState, Config, DesiredAccount, ReadFailure, User, user_key
 from reconciler.plan import AccountPlan, Plan
@@ -164,25 +166,45 @@ def make_plan(
     apply is gone.
     """
     accounts = select_accounts(config, account_ids, shard)
-
-    def plan_one(account: DesiredAccount) -> AccountPlan:
-        planned = plan_account_of(config, provider, account)
-        if progress is not None:
-            progress(1)
-        return planned
-
-    count = workers_for(provider, len(accounts), workers)
-    forks = _plan_processes(config, provider, len(accounts), workers) if processes else 1
-    if forks > 1:
-        account_plans = _plan_in_processes(config, accounts, forks, progress)
-    else:
-        account_plans = for_each(plan_one, accounts, count, "plan")
+    account_plans = map_accounts(
+        config, provider, accounts, plan_account_of, workers, progress, processes
+    )
     return Plan(
         tuple(account_plans),
         plan_digest(account_plans),
         config_digest(config),
         seat_prices=config.seat_prices,
     )
+
+
+def map_accounts(
+    config: Config,
+    provider: Provider,
+    accounts: Sequence[DesiredAccount],
+    work: Callable[[Config, Provider, DesiredAccount], Result],
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    processes: bool = True,
+) -> list[Result]:
+    """``work`` on each account (reading it, typically), results in the accounts' order.
+
+    By the provider's threads; with the sandbox and many accounts, in forked
+    processes (``work`` must then be a module-level function and its result
+    picklable). ``processes=False`` keeps to this process: under a lock
+    (``apply``), since a forked worker shares the lock's open file and could hold
+    it after a killed apply is gone.
+    """
+
+    def one(account: DesiredAccount) -> Result:
+        result = work(config, provider, account)
+        if progress is not None:
+            progress(1)
+        return result
+
+    forks = _plan_processes(config, provider, len(accounts), workers) if processes else 1
+    if forks > 1:
+        return _in_processes(config, accounts, forks, work, progress)
+    return for_each(one, accounts, workers_for(provider, len(accounts), workers), "account")
 
 
 def plan_account_of(config: Config, provider: Provider, account: DesiredAccount) -> AccountPlan:
@@ -198,8 +220,6 @@ def _plan_processes(config: Config, provider: Provider, accounts: int, workers: 
     Only for the sandbox at its own parallelism, with many accounts, and where a
     forked process inherits the loaded config (``fork``, and no other thread here).
     """
-    from reconciler.config.pool import pool_size
-
     if config.provider.type != "sandbox" or workers is not None or provider.parallelism != 1:
         return 1
     if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
@@ -211,37 +231,41 @@ def _plan_processes(config: Config, provider: Provider, accounts: int, workers: 
 _forked: dict[str, Any] = {}
 
 
-def _open_forked(config: Config) -> None:
+def _open_forked(config: Config, parent: int) -> None:
+    start_worker(parent)
     _forked["config"] = config
     _forked["accounts"] = {account.id: account for account in config.accounts}
     _forked["provider"] = open_provider(config)
 
 
-def _plan_ids(ids: list[int]) -> list[AccountPlan]:
+def _work_ids(
+    work: Callable[[Config, Provider, DesiredAccount], Result], ids: list[int]
+) -> list[Result]:
     config, provider, accounts = _forked["config"], _forked["provider"], _forked["accounts"]
-    return [plan_account_of(config, provider, accounts[i]) for i in ids]
+    return [work(config, provider, accounts[i]) for i in ids]
 
 
-def _plan_in_processes(
+def _in_processes(
     config: Config,
     accounts: Sequence[DesiredAccount],
     processes: int,
+    work: Callable[[Config, Provider, DesiredAccount], Result],
     progress: Callable[[int], None] | None,
-) -> list[AccountPlan]:
-    """Plan slices of the accounts in forked processes, each with its own provider."""
+) -> list[Result]:
+    """``work`` on slices of the accounts in forked processes, each with its own provider."""
     ids = [account.id for account in accounts]
     size = max(1, len(ids) // (processes * 8))
     slices = [ids[start : start + size] for start in range(0, len(ids), size)]
     context = multiprocessing.get_context("fork")
-    plans: list[AccountPlan] = []
+    results: list[Result] = []
     with ProcessPoolExecutor(
-        processes, mp_context=context, initializer=_open_forked, initargs=(config,)
+        processes, mp_context=context, initializer=_open_forked, initargs=(config, os.getpid())
     ) as pool:
-        for planned in pool.map(_plan_ids, slices):
-            plans.extend(planned)
+        for done in pool.map(functools.partial(_work_ids, work), slices):
+            results.extend(done)
             if progress is not None:
-                progress(len(planned))
-    return plans
+                progress(len(done))
+    return results
 
 
 def plan_of(pairs: Sequence[Read], config: Config, provider: Provider) -> Plan:

@@ -128,3 +128,51 @@ def test_applies_killed_at_any_moment_converge_with_no_duplicate_and_a_whole_jou
     # Each journal line is a whole record, even from the killed runs.
     lines = (fleet / ".reconciler" / "journal.jsonl").read_text(encoding="utf-8").splitlines()
     assert lines and all(json.loads(line)["outcome"] for line in lines)
+
+
+def children_of(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces, so split after its ")".
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_killed_run_leaves_no_worker_behind(fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers parsing in a pool wait on a pipe they hold both ends of: they go with the run."""
+    monkeypatch.setenv("RECONCILER_PARALLEL_PARSE", "1")
+    process = reconciler("validate", str(fleet), to_kill=True)
+    workers: list[int] = []
+    for _ in range(600):  # until the pool has started (or the run ended: then retry)
+        workers = children_of(process.pid)
+        if workers or process.poll() is not None:
+            break
+        time.sleep(0.01)
+    assert workers, "the pool never started; give the run more files"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    for _ in range(500):
+        if not any(alive(worker) for worker in workers):
+            break
+        time.sleep(0.02)
+    left = [worker for worker in workers if alive(worker)]
+    for worker in left:
+        os.kill(worker, signal.SIGKILL)
+    assert left == []

@@ -12,11 +12,13 @@ from reconciler.cli.options import ACCOUNT, PARALLELISM, SHARD, output_options
 from reconciler.cli.sandbox import echo_provider_warnings
 from reconciler.collector import gc_paused
 from reconciler.config import load_config
-from reconciler.engine import open_provider, read_states, select_accounts
+from reconciler.engine import map_accounts, open_provider, read_state, select_accounts
 from reconciler.errors import ReconcilerError
+from reconciler.model import Config, DesiredAccount
 from reconciler.progress import progress
+from reconciler.providers.base import Provider
 from reconciler.render import inert, plural
-from reconciler.review.build import build_review
+from reconciler.review.build import AccountReview, assemble_review, review_account
 from reconciler.review.render import FORMATS, render_review
 
 
@@ -57,8 +59,8 @@ def report_command(
         with open_provider(config, parallelism) as provider:
             echo_provider_warnings(provider)
             with progress("reading accounts", len(selected), "accounts") as advance:
-                reads = read_states(provider, selected, progress=advance)
-        review = build_review(config, reads)
+                parts = map_accounts(config, provider, selected, _reviewed, progress=advance)
+        review = assemble_review(config, parts)
         output = render_review(review, fmt)
     if out:
         try:
@@ -81,3 +83,8 @@ def report_command(
             err=True,
         )
         sys.exit(EXIT_ERROR)
+
+
+def _reviewed(config: Config, provider: Provider, account: DesiredAccount) -> AccountReview:
+    """One account read and reviewed; its current state is not kept."""
+    return review_account(config, *read_state(provider, account))

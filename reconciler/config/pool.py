@@ -27,10 +27,14 @@ a worker dies, the files are parsed here, serially: slower, never different.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import multiprocessing
 import os
+import signal
+import sys
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -85,6 +89,29 @@ def start_method() -> str:
     return "spawn"
 
 
+def start_worker(parent: int) -> None:
+    """A worker's start: no collector (nothing here makes cycles), and no life of its own.
+
+    A worker waits on a pipe it holds both ends of, so it would wait for ever once
+    its parent is killed (Ctrl-C twice, a CI timeout): on Linux the kernel ends it
+    with its parent; elsewhere a thread watches for the parent to go.
+    """
+    gc.disable()
+    if sys.platform == "linux":
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # the parent went before the kernel was told
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
 def _parse_in_pool(files: Sequence[str], workers: int) -> list[Parsed]:
     count = min(len(files), workers * SLICES_PER_WORKER)
     size, extra = divmod(len(files), count)
@@ -99,7 +126,9 @@ def _parse_in_pool(files: Sequence[str], workers: int) -> list[Parsed]:
     if method == "forkserver":
         context.set_forkserver_preload(["reconciler.config.loader"])
     parsed: list[Parsed] = []
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=gc.disable) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=start_worker, initargs=(os.getpid(),)
+    ) as pool:
         for results in pool.map(_parse_slice, slices):
             parsed.extend(results)
     return parsed

@@ -6,8 +6,8 @@ the renderers turn it into text, Markdown, CSV, JSON or an HTML page.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from reconciler.cost import SeatPrices
@@ -50,7 +50,7 @@ PARTNER_ADMIN_DOC = (
 UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Flag:
     """Something a reviewer should look at, in one account (and for one user, if any)."""
 
@@ -61,7 +61,7 @@ class Flag:
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cell:
     """One person in one account, as the account shows them."""
 
@@ -83,7 +83,7 @@ class Cell:
         return labels.get(self.access, self.access)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Person:
     """Someone present in at least one account; keyed by lower-cased email."""
 
@@ -99,7 +99,7 @@ class Person:
         return tuple(code for code in FLAGS if any(code in cell.flags for cell in self.cells))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AccountSummary:
     """One account: its counts and spend, or why it could not be read."""
 
@@ -113,7 +113,7 @@ class AccountSummary:
     monthly_cost: Decimal | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Review:
     """The whole review. People: partner employees first, then by email."""
 
@@ -141,30 +141,51 @@ class Review:
 Read = tuple[DesiredAccount, AccountState | ReadFailure]
 
 
+@dataclass(frozen=True, slots=True)
+class AccountReview:
+    """One account's part of the review, made as soon as it is read (its state let go)."""
+
+    summary: AccountSummary
+    flags: tuple[Flag, ...]
+    #: (user key, cell) for every user of the account, and those users.
+    cells: tuple[tuple[str, Cell], ...] = ()
+    users: Mapping[str, User] = field(default_factory=dict)
+
+
 def build_review(config: Config, reads: Sequence[Read]) -> Review:
     """The review of these accounts as read, against ``config``; reads in any order."""
+    return assemble_review(config, [review_account(config, d, s) for d, s in reads])
+
+
+def review_account(
+    config: Config, desired: DesiredAccount, state: AccountState | ReadFailure
+) -> AccountReview:
+    """One account's summary, flags and cells."""
+    name = (state.name if isinstance(state, AccountState) else "") or desired.name or ""
+    if isinstance(state, ReadFailure):
+        summary = AccountSummary(desired.id, name, state.message, "unknown", 0, 0, (), None)
+        return AccountReview(summary, (Flag(UNREADABLE, desired.id, name, None, state.message),))
+    cells, flags, summary = _review_account(
+        desired, state, name, config.partner, config.seat_prices
+    )
+    users = {key: state.users[key] for key, _ in cells}
+    return AccountReview(summary, tuple(flags), tuple(cells), users)
+
+
+def assemble_review(config: Config, parts: Sequence[AccountReview]) -> Review:
+    """The review of the accounts' parts, in any order: people across accounts, totals."""
     prices = config.seat_prices
     partner = config.partner
     cells: dict[str, list[Cell]] = {}
     users: dict[str, User] = {}
     summaries: list[AccountSummary] = []
     flags: list[Flag] = []
-    for desired, state in sorted(reads, key=lambda read: read[0].id):
-        name = (state.name if isinstance(state, AccountState) else "") or desired.name or ""
-        if isinstance(state, ReadFailure):
-            summaries.append(
-                AccountSummary(desired.id, name, state.message, "unknown", 0, 0, (), None)
-            )
-            flags.append(Flag(UNREADABLE, desired.id, name, None, state.message))
-            continue
-        account_cells, account_flags, summary = _review_account(
-            desired, state, name, partner, prices
-        )
-        summaries.append(summary)
-        flags += account_flags
-        for key, cell in account_cells:
+    for part in sorted(parts, key=lambda part: part.summary.id):
+        summaries.append(part.summary)
+        flags += part.flags
+        for key, cell in part.cells:
             cells.setdefault(key, []).append(cell)
-            users.setdefault(key, state.users[key])
+            users.setdefault(key, part.users[key])
     people = [
         _person(key, users[key], tuple(found), partner, prices) for key, found in cells.items()
     ]
@@ -197,11 +218,12 @@ def _review_account(
         cell = _cell(desired, state, key, user, partner, prices)
         seats[cell.seat] = seats.get(cell.seat, 0) + 1
         found.append((key, cell))
-        leaver = key in desired.users and desired.users[key].origin == LEAVERS
-        flags += [
-            Flag(code, desired.id, name, user.email, _message(code, user, cell, leaver))
-            for code in cell.flags
-        ]
+        if cell.flags:
+            leaver = key in desired.users and desired.users[key].origin == LEAVERS
+            flags += [
+                Flag(code, desired.id, name, user.email, _message(code, user, cell, leaver))
+                for code in cell.flags
+            ]
     if len(super_admins) == 1 and not any(f"{k}.access" in state.unknown for k in state.users):
         only = super_admins[0].email
         message = (
