@@ -93,6 +93,19 @@ def test_plans_are_the_same_with_and_without_the_pool(
         assert invoke(args, "1", monkeypatch) == serial
 
 
+@pytest.mark.parametrize("fmt", ["text", "csv", "json", "html"])
+def test_reports_are_the_same_read_here_or_in_processes(
+    fmt: str, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 70 accounts are reviewed in forked processes with the switch on, here with it off."""
+    shutil.copytree(corpus, tmp_path / "corpus", ignore=shutil.ignore_patterns(".reconciler"))
+    monkeypatch.chdir(tmp_path)
+    args = ["report", "corpus", "--format", fmt]
+    serial = invoke(args, "0", monkeypatch)
+    assert serial[0] == 0, serial[1]
+    assert invoke(args, "1", monkeypatch) == serial
+
+
 def test_packed_positions_equal_the_positions_they_pack() -> None:
     positions = {"": (1, 1, 1, 1), "/a": (2, 3, 2, 1), "/a/0": (3, 5, 3, 5), "/b~1c": (4, 4, 4, 1)}
     packed = pack_positions(positions)

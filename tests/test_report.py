@@ -197,7 +197,9 @@ def test_without_prices_no_cost_is_shown(tmp_path: Path) -> None:
 def test_json_structure(fleet: Path) -> None:
     text = report(fleet, "--format", "json").stdout
     data = json.loads(text)
-    assert text == json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    assert (
+        text == json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+    )
     assert set(data) == {
         "format_version",
         "partner",

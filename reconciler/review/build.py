@@ -75,6 +75,11 @@ class Cell:
     monthly_cost: Decimal | None
     flags: tuple[str, ...]
 
+    def __reduce__(self) -> tuple[type[Cell], tuple[object, ...]]:
+        # Its fields in order: a fleet's cells cross from the processes that read the
+        # accounts, and this pickles in half the bytes of the default.
+        return Cell, tuple(getattr(self, name) for name in self.__slots__)
+
     @property
     def access_label(self) -> str:
         labels = {"super_admin": "Super Admin", "partner_admin": "Partner Admin"}
@@ -149,7 +154,8 @@ class AccountReview:
     flags: tuple[Flag, ...]
     #: (user key, cell) for every user of the account, and those users.
     cells: tuple[tuple[str, Cell], ...] = ()
-    users: Mapping[str, User] = field(default_factory=dict)
+    #: Each user's email and name, as the account shows them (what a person row needs).
+    users: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def build_review(config: Config, reads: Sequence[Read]) -> Review:
@@ -168,7 +174,7 @@ def review_account(
     cells, flags, summary = _review_account(
         desired, state, name, config.partner, config.seat_prices
     )
-    users = {key: state.users[key] for key, _ in cells}
+    users = {key: _names(state.users[key]) for key, _ in cells}
     return AccountReview(summary, tuple(flags), tuple(cells), users)
 
 
@@ -177,7 +183,7 @@ def assemble_review(config: Config, parts: Sequence[AccountReview]) -> Review:
     prices = config.seat_prices
     partner = config.partner
     cells: dict[str, list[Cell]] = {}
-    users: dict[str, User] = {}
+    users: dict[str, tuple[str, str]] = {}
     summaries: list[AccountSummary] = []
     flags: list[Flag] = []
     for part in sorted(parts, key=lambda part: part.summary.id):
@@ -306,19 +312,23 @@ def _message(code: str, user: User, cell: Cell, leaver: bool) -> str:
     return f"{user.email} is present but the config does not declare them"
 
 
+def _names(user: User) -> tuple[str, str]:
+    return user.email, " ".join(part for part in (user.first_name, user.last_name) if part)
+
+
 def _person(
     key: str,
-    user: User,
+    names: tuple[str, str],
     cells: tuple[Cell, ...],
     partner: Partner,
     prices: SeatPrices | None,
 ) -> Person:
-    name = " ".join(part for part in (user.first_name, user.last_name) if part)
+    email, name = names
     return Person(
         key=key,
-        email=user.email,
+        email=email,
         name=name,
-        employee=partner.is_employee(user.email),
+        employee=partner.is_employee(email),
         cells=cells,
         monthly_cost=_sum(c.monthly_cost for c in cells) if prices is not None else None,
     )

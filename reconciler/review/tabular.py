@@ -144,4 +144,7 @@ def _person_data(person: Person) -> dict[str, Any]:
 
 
 def render_review_json(review: Review) -> str:
-    return json.dumps(review_data(review), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    # Compact: indenting would take Python's pure-Python encoder, five times slower on a
+    # fleet's 20 MB; `jq .` shows it indented.
+    data = review_data(review)
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
