@@ -112,6 +112,32 @@ def measure(name: str, command: list[str], repeat: int) -> dict[str, float]:
     return {"seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "printed_bytes": printed}
 
 
+def interleaved(commands: dict[str, list[str]], repeat: int) -> dict[str, dict[str, float]]:
+    """Each command's median over ``repeat`` rounds of all of them, in turn.
+
+    A machine whose load drifts over the minutes this takes then moves every
+    command alike, and the ratios between them hold.
+    """
+    runs: dict[str, list[tuple[float, int, int]]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, command in commands.items():
+            runs[name].append(run(command))
+    results = {}
+    for name, found in runs.items():
+        seconds = statistics.median(r[0] for r in found)
+        peak_mb = max(r[1] for r in found) / 1024
+        label = name.replace("_", " ")
+        print(
+            f"{label:<10} {seconds:8.2f} s   peak {peak_mb:7.0f} MB   printed {found[0][2]:,} bytes"
+        )
+        results[name] = {
+            "seconds": round(seconds, 3),
+            "peak_mb": round(peak_mb, 1),
+            "printed_bytes": found[0][2],
+        }
+    return results
+
+
 def prepare(root: Path, accounts: int, users: int, drift: float, reuse: bool) -> str:
     """Generate the corpus and seed its sandbox (``reuse``: keep one already there)."""
     if reuse and (root / ".reconciler" / "sandbox.db").exists():
@@ -161,13 +187,14 @@ def main() -> None:
         "users": args.users,
         "drift": args.drift,
         "repeat": args.repeat,
-        "bare_parse": measure("bare parse", [sys.executable, "-c", BARE, str(root)], args.repeat),
-        # What a user runs: the console command, start-up and exit included.
-        "plan": measure(
-            "plan", [sys.executable, "-m", "reconciler", "plan", str(root)], args.repeat
-        ),
-        "validate": measure(
-            "validate", [sys.executable, "-m", "reconciler", "validate", str(root)], args.repeat
+        **interleaved(
+            {
+                "bare_parse": [sys.executable, "-c", BARE, str(root)],
+                # What a user runs: the console command, start-up and exit included.
+                "plan": [sys.executable, "-m", "reconciler", "plan", str(root)],
+                "validate": [sys.executable, "-m", "reconciler", "validate", str(root)],
+            },
+            args.repeat,
         ),
         "cpus": os.cpu_count(),
     }

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_plan import run  # noqa: E402
+from bench_plan import interleaved  # noqa: E402
 from generate import generate  # noqa: E402
 
 
@@ -50,13 +49,7 @@ def main() -> None:
     commands = {"plan": [*reconciler, "plan", str(root)]}
     for fmt in args.formats.split(","):
         commands[f"report {fmt}"] = [*reconciler, "report", str(root), "--format", fmt]
-    # Interleaved (plan, then each report, then again): a machine whose load drifts
-    # over the minutes this takes moves every command alike.
-    runs: dict[str, list[tuple[float, int, int]]] = {name: [] for name in commands}
-    for _ in range(args.repeat):
-        for name, command in commands.items():
-            runs[name].append(run(command))
-    timed = {name: summary(name, found) for name, found in runs.items()}
+    timed = interleaved(commands, args.repeat)  # plan, each report, then again
     plan = timed["plan"]
     results: dict[str, object] = {
         "accounts": args.accounts,
@@ -74,14 +67,6 @@ def main() -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {target}")
-
-
-def summary(name: str, runs: list[tuple[float, int, int]]) -> dict[str, float]:
-    """The median seconds, the largest peak and the bytes printed of one command's runs."""
-    seconds = statistics.median(r[0] for r in runs)
-    peak_mb = max(r[1] for r in runs) / 1024
-    print(f"{name:<12} {seconds:8.2f} s   peak {peak_mb:7.0f} MB   printed {runs[0][2]:,} bytes")
-    return {"seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "printed_bytes": runs[0][2]}
 
 
 if __name__ == "__main__":
