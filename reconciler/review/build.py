@@ -136,6 +136,13 @@ class Review:
     def account_names(self) -> dict[int, str]:
         return {a.id: a.name for a in self.accounts}
 
+    def flags_by_code(self) -> list[tuple[str, tuple[Flag, ...]]]:
+        """The flags that were raised, grouped by code in the order of :data:`FLAGS`."""
+        groups: dict[str, list[Flag]] = {}
+        for flag in self.flags:
+            groups.setdefault(flag.code, []).append(flag)
+        return [(code, tuple(groups[code])) for code in FLAGS if code in groups]
+
     def flag_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(FLAGS, 0)
         for flag in self.flags:

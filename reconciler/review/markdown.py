@@ -7,7 +7,7 @@ comment's ``escape``: a user name cannot inject Markdown or HTML.
 from __future__ import annotations
 
 from reconciler.render.markdown import escape
-from reconciler.review.build import FLAGS, AccountSummary, Review
+from reconciler.review.build import AccountSummary, Review
 from reconciler.review.words import FLAG_TITLES, account_title, headline, money, teams_words
 
 
@@ -21,10 +21,7 @@ def render_review_markdown(review: Review) -> str:
     lines += ["", "#### Flags", ""]
     if not review.flags:
         lines += ["None.", ""]
-    for code in FLAGS:
-        flagged = [f for f in review.flags if f.code == code]
-        if not flagged:
-            continue
+    for code, flagged in review.flags_by_code():
         lines.append(f"- **{FLAG_TITLES[code]}** ({len(flagged)})")
         lines += [
             f"  - {escape(account_title(f.account_name, f.account))}: {escape(f.message)}"

@@ -88,10 +88,7 @@ def _flag_section(review: Review, counts: dict[str, int]) -> list[str]:
     lines = ["<h2>Flags</h2>", '<ul class="flags">']
     if not review.flags:
         lines.append('<li class="none">Nothing flagged.</li>')
-    for code in FLAGS:
-        flagged = [f for f in review.flags if f.code == code]
-        if not flagged:
-            continue
+    for code, flagged in review.flags_by_code():
         lines.append(f"<li><details><summary>{text(FLAG_TITLES[code])}: {counts[code]:,}</summary>")
         lines.append("<ul>")
         lines += [

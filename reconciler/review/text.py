@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.render import inert
-from reconciler.review.build import FLAGS, AccountSummary, Person, Review
+from reconciler.review.build import AccountSummary, Person, Review
 from reconciler.review.words import FLAG_TITLES, account_title, cell_words, headline, money
 
 
@@ -12,10 +12,7 @@ def render_review_text(review: Review) -> str:
     lines = [inert(f"Access review: {headline(review)}"), "", "Accounts:"]
     lines += [f"  {inert(_account_line(a, review.currency))}" for a in review.accounts]
     lines += ["", "Flags:" if review.flags else "Flags: none"]
-    for code in FLAGS:
-        flagged = [f for f in review.flags if f.code == code]
-        if not flagged:
-            continue
+    for code, flagged in review.flags_by_code():
         lines.append(f"  {FLAG_TITLES[code]} ({len(flagged)}):")
         lines += [
             f"    {inert(account_title(f.account_name, f.account))}: {inert(f.message)}"
