@@ -153,22 +153,15 @@ def make_plan(
     shard: tuple[int, int] | None = None,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
-    processes: bool = True,
 ) -> Plan:
     """Read, then plan, each account in turn, keeping only its plan.
 
     An account's current state is released as soon as it is planned, so memory
     follows the largest account rather than the whole fleet. The plan is the one
     :func:`plan_of` would make of every account read at once.
-
-    ``processes=False`` plans in this process only: under a lock (``apply``), since
-    a forked worker shares the lock's open file and could hold it after a killed
-    apply is gone.
     """
     accounts = select_accounts(config, account_ids, shard)
-    account_plans = map_accounts(
-        config, provider, accounts, plan_account_of, workers, progress, processes
-    )
+    account_plans = map_accounts(config, provider, accounts, plan_account_of, workers, progress)
     return Plan(
         tuple(account_plans),
         plan_digest(account_plans),
@@ -184,15 +177,14 @@ def map_accounts(
     work: Callable[[Config, Provider, DesiredAccount], Result],
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
-    processes: bool = True,
 ) -> list[Result]:
     """``work`` on each account (reading it, typically), results in the accounts' order.
 
     By the provider's threads; with the sandbox and many accounts, in forked
     processes (``work`` must then be a module-level function and its result
-    picklable). ``processes=False`` keeps to this process: under a lock
-    (``apply``), since a forked worker shares the lock's open file and could hold
-    it after a killed apply is gone.
+    picklable). A forked worker shares the open files of its parent, apply's lock
+    among them: it ends with its parent (:func:`~reconciler.config.pool.start_worker`),
+    so a killed apply's lock goes with it.
     """
 
     def one(account: DesiredAccount) -> Result:
@@ -201,7 +193,7 @@ def map_accounts(
             progress(1)
         return result
 
-    forks = _plan_processes(config, provider, len(accounts), workers) if processes else 1
+    forks = _forks_for(config, provider, len(accounts), workers)
     if forks > 1:
         return _in_processes(config, accounts, forks, work, progress)
     return for_each(one, accounts, workers_for(provider, len(accounts), workers), "account")
@@ -214,8 +206,9 @@ def plan_account_of(config: Config, provider: Provider, account: DesiredAccount)
     return build_plan([pair], *args).accounts[0]
 
 
-def _plan_processes(config: Config, provider: Provider, accounts: int, workers: int | None) -> int:
-    """Processes to plan in: the sandbox's reads are Python work, which threads do not share.
+def _forks_for(config: Config, provider: Provider, accounts: int, workers: int | None) -> int:
+    """Processes to work on the accounts in: the sandbox's reads are Python work, which
+    threads do not share.
 
     Only for the sandbox at its own parallelism, with many accounts, and where a
     forked process inherits the loaded config (``fork``, and no other thread here).

@@ -152,7 +152,7 @@ def _apply_locked(
     with open_provider(config, parallelism) as provider:
         echo_provider_warnings(provider)
         if saved is None:
-            plan = planned(path, config, provider, accounts, shard, processes=False)
+            plan = planned(path, config, provider, accounts, shard)
         else:
             plan = saved
             check_fresh(plan, config, provider)

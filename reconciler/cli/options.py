@@ -196,19 +196,12 @@ def planned(
     provider: Provider,
     accounts: tuple[int, ...],
     shard: tuple[int, int] | None,
-    *,
-    processes: bool = True,
 ) -> Plan:
-    """The plan of the config at ``path``, with a progress bar while current state is read.
-
-    ``processes``: whether accounts may be planned in forked processes (not under a lock).
-    """
+    """The plan of the config at ``path``, with a progress bar while current state is read."""
     # Loading, reading and planning a thousand accounts allocates millions of objects and
     # no cycles worth collecting: the collector's passes cost a fifth of the run.
     with gc_paused():
         selected = select_accounts(config, accounts, shard)
         with progress("reading accounts", len(selected), "accounts") as advance:
-            plan = make_plan(
-                config, provider, accounts, shard, progress=advance, processes=processes
-            )
+            plan = make_plan(config, provider, accounts, shard, progress=advance)
     return replace(plan, config_path=path)
