@@ -14,11 +14,11 @@ from reconciler.cli.options import (
     PARALLELISM,
     SHARD,
     applied,
+    echo_provider_warnings,
     output_options,
     planned,
     render,
 )
-from reconciler.cli.sandbox import echo_provider_warnings
 from reconciler.config import load_config
 from reconciler.engine import (
     check_fresh,

@@ -21,12 +21,12 @@ from reconciler.cli.options import (
     PARALLELISM,
     SHARD,
     SOURCE_URL,
+    echo_provider_warnings,
     output_options,
     planned,
     render,
     render_context,
 )
-from reconciler.cli.sandbox import echo_provider_warnings
 from reconciler.collector import gc_paused
 from reconciler.config import load_config
 from reconciler.engine import open_provider, read_states, select_accounts

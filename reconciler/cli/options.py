@@ -26,6 +26,12 @@ from reconciler.render.markdown import render_markdown, source_links
 from reconciler.render.text import render_text
 
 
+def echo_provider_warnings(provider: object) -> None:
+    """What the provider noticed while opening (a snapshot changed since seeding), one line each."""
+    for warning in getattr(provider, "warnings", ()):
+        click.echo(f"warning: {warning}", err=True)
+
+
 def use_color() -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")

@@ -8,8 +8,13 @@ from pathlib import Path
 import click
 
 from reconciler.cli.app import EXIT_ERROR, handle_errors, main
-from reconciler.cli.options import ACCOUNT, PARALLELISM, SHARD, output_options
-from reconciler.cli.sandbox import echo_provider_warnings
+from reconciler.cli.options import (
+    ACCOUNT,
+    PARALLELISM,
+    SHARD,
+    echo_provider_warnings,
+    output_options,
+)
 from reconciler.collector import gc_paused
 from reconciler.config import load_config
 from reconciler.engine import map_accounts, open_provider, read_state, select_accounts

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 
 from reconciler.cli.app import handle_errors, sandbox
+from reconciler.cli.options import echo_provider_warnings
 from reconciler.config import load_config
 from reconciler.config.rules import LOOPBACK
 from reconciler.errors import ReconcilerError
@@ -160,12 +161,6 @@ def _no_such_step(step_id: str, path: str, plan: Plan) -> NoReturn:
         f"{step_id}: no such step waits on people now (done already, or the plan changed);"
         f" `reconciler sandbox do {path}` lists those that do"
     )
-
-
-def echo_provider_warnings(provider: object) -> None:
-    """What the provider noticed while opening (a snapshot changed since seeding), one line each."""
-    for warning in getattr(provider, "warnings", ()):
-        click.echo(f"warning: {warning}", err=True)
 
 
 @sandbox.command("serve")
