@@ -29,6 +29,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reconciler.cachedir import user_cache
 from reconciler.errors import ReconcilerError
 
 #: How often a waiting apply tries the lock again, in seconds.
@@ -41,9 +42,8 @@ class LockError(ReconcilerError):
 
 def hubspot_lock_paths(base_url: str, accounts: Sequence[int]) -> list[Path]:
     """One lock per HubSpot account and API host, shared by every config on this machine."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     host = hashlib.sha256(base_url.rstrip("/").encode("utf-8")).hexdigest()[:12]
-    folder = cache / "reconciler" / "locks"
+    folder = user_cache() / "locks"
     return [folder / f"hubspot-{host}-{account}.lock" for account in sorted(set(accounts))]
 
 

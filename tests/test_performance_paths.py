@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
+from reconciler.config.cache import SWITCH as CACHE_SWITCH
 from reconciler.config.pool import SWITCH
 from reconciler.config.positions import PackedPositions, pack_positions
 from reconciler.engine import apply_plan, make_plan, open_provider
@@ -35,8 +36,12 @@ from generate import generate  # noqa: E402
 
 
 def invoke(args: list[str], parallel: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
-    """Exit code, and stdout then stderr, of the command with the pool forced on or off."""
+    """Exit code, and stdout then stderr, of the command with the pool forced on or off.
+
+    The parse cache is off, so that every file is parsed by the path under test.
+    """
     monkeypatch.setenv(SWITCH, parallel)
+    monkeypatch.setenv(CACHE_SWITCH, "0")
     result = CliRunner().invoke(main, args)
     return result.exit_code, result.stdout + "\n--- stderr ---\n" + result.stderr
 
@@ -75,6 +80,7 @@ def test_a_broken_file_among_many_is_placed_the_same(
     assert serial[0] == 1 and accounts[3].name in serial[1] and accounts[40].name in serial[1]
     assert invoke(args, "1", monkeypatch) == serial
     monkeypatch.delenv(SWITCH)
+    monkeypatch.delenv(CACHE_SWITCH)
     assert CliRunner().invoke(main, args).stderr == serial[1].split("--- stderr ---\n")[1]
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from reconciler.catalog import load_catalogue
 from reconciler.collector import gc_paused
+from reconciler.config.cache import ParseCache
 from reconciler.config.desired import build_config
 from reconciler.config.files import find_yaml_files
 from reconciler.config.fleet import check_fleet, check_prices
@@ -77,10 +78,12 @@ def check_config(path: str | Path, *, warn: bool = True) -> Validation:
 
 def _check(root: str, warn: bool) -> Validation:
     found_files, diagnostics = find_yaml_files(root)
-    documents, files = _read(found_files, diagnostics)
+    cache = ParseCache.from_environment()
+    documents, files = _read(found_files, diagnostics, cache)
     all_loaded = not diagnostics
     secrets = find_secrets(documents)
     diagnostics.extend(secrets.diagnostics)
+    cache.put(documents, {diagnostic.file for diagnostic in secrets.diagnostics})
     # Nothing after the secrets reads a file's text: the documents are kept without it.
     documents = [replace(document, text="") for document in documents]
     schema_problems = validate_documents(documents, SCHEMA)
@@ -112,14 +115,21 @@ def _check(root: str, warn: bool) -> Validation:
 
 
 def _read(
-    files: list[str], diagnostics: list[Diagnostic]
+    files: list[str], diagnostics: list[Diagnostic], cache: ParseCache
 ) -> tuple[list[LoadedDocument], tuple[str, ...]]:
     """Parse the files; those that cannot be read or parsed add their diagnostics.
 
-    Many files are parsed in several processes (:mod:`.pool`), with the same result.
+    A file whose bytes parsed cleanly before is taken from the cache (:mod:`.cache`);
+    many others are parsed in several processes (:mod:`.pool`); all with the same result.
     """
+    kept = [cache.get(file) for file in files]
+    missing = [file for file, document in zip(files, kept, strict=True) if document is None]
+    fresh = iter(parse_files(missing))
     parsed: list[LoadedDocument] = []
-    for document, problems in parse_files(files):
+    for document in kept:
+        problems: list[Diagnostic] = []
+        if document is None:
+            document, problems = next(fresh)
         diagnostics.extend(problems)
         if document is not None:
             parsed.append(document)

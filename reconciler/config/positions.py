@@ -68,7 +68,11 @@ class PackedPositions(Mapping[str, Position]):
         return len(self._places) // 4
 
     def __reduce__(self) -> tuple[type[PackedPositions], tuple[str, array[int]]]:
-        return PackedPositions, (self._pointers, self._places)
+        return PackedPositions, self.packed()
+
+    def packed(self) -> tuple[str, array[int]]:
+        """The pointers and the places, as given to the constructor."""
+        return self._pointers, self._places
 
 
 def pack_positions(positions: Mapping[str, Position]) -> Mapping[str, Position]:
