@@ -5,8 +5,11 @@ In the same run, for comparison on the same files:
 - the naive way: ``yaml.safe_load``, the pure-Python jsonschema validator and
   one DeepDiff over the whole state.
 
-Each variant runs in its own process (start-up included) and reports wall time
-and peak memory. Peak memory is ``ru_maxrss`` of the processes the wrapper
+``plan`` and ``validate`` run twice over: with an empty parse cache (``cold``:
+every file parsed, and kept on the way), as on a fresh CI runner, and with the
+cache filled (``warm``), as on the next run on the same machine; the cache is
+in ``bench/out``, not the user's. Each variant runs in its own process
+(start-up included) and reports wall time and peak memory (cold). Peak memory is ``ru_maxrss`` of the processes the wrapper
 waited for: the largest single process, the command itself or one of the
 parse workers it started (a forked worker counts the pages it shares with its
 parent), never their sum. Then ``plan`` alone runs at each ``--memory`` size
@@ -23,11 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -112,15 +118,21 @@ def measure(name: str, command: list[str], repeat: int) -> dict[str, float]:
     return {"seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "printed_bytes": printed}
 
 
-def interleaved(commands: dict[str, list[str]], repeat: int) -> dict[str, dict[str, float]]:
+def interleaved(
+    commands: dict[str, list[str]],
+    repeat: int,
+    before: dict[str, Callable[[], object]] | None = None,
+) -> dict[str, dict[str, float]]:
     """Each command's median over ``repeat`` rounds of all of them, in turn.
 
     A machine whose load drifts over the minutes this takes then moves every
-    command alike, and the ratios between them hold.
+    command alike, and the ratios between them hold. ``before[name]`` runs,
+    untimed, before each run of that command.
     """
     runs: dict[str, list[tuple[float, int, int]]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, command in commands.items():
+            (before or {}).get(name, lambda: None)()
             runs[name].append(run(command))
     results = {}
     for name, found in runs.items():
@@ -161,9 +173,39 @@ def memory(sizes: str, drift: float, reuse: bool, out: Path, done: str) -> dict[
         accounts, users = (int(n) for n in size.split("x"))
         root = out.parent / f"plan-{accounts}x{users}"
         print(f"{size}: {prepare(root, accounts, users, drift, reuse)}", flush=True)
-        command = [sys.executable, "-m", "reconciler", "plan", str(root)]
-        peaks[size] = measure(f"plan {size}", command, 1)["peak_mb"]
+        cold = out.parent / "cache-cold"
+        shutil.rmtree(cold, ignore_errors=True)
+        peaks[size] = measure(f"plan {size}", reconciler(cold, "plan", root), 1)["peak_mb"]
     return peaks
+
+
+def reconciler(cache: Path, command: str, root: Path) -> list[str]:
+    """``reconciler COMMAND ROOT`` with its parse cache in ``cache``, not the user's."""
+    return [
+        "env",
+        f"RECONCILER_CACHE_DIR={cache}",
+        sys.executable,
+        "-m",
+        "reconciler",
+        command,
+        str(root),
+    ]
+
+
+def ratios(results: dict[str, Any]) -> None:
+    """Print the ratios against their targets, and add them to ``results``."""
+    bare = results["bare_parse"]["seconds"]
+    for cache in ("cold", "warm"):
+        plan = results[f"plan_{cache}"]["seconds"]
+        validate = results[f"validate_{cache}"]["seconds"]
+        results[f"plan_{cache}_over_bare_parse"] = round(plan / bare, 2)
+        results[f"validate_{cache}_over_bare_parse"] = round(validate / bare, 2)
+        print(f"plan ({cache} cache) / bare parse = {plan / bare:.2f} (target <= 1.0, stretch 0.5)")
+        print(f"validate ({cache} cache) / bare parse = {validate / bare:.2f} (target <= 0.6)")
+        if "naive" in results:
+            naive = results["naive"]["seconds"]
+            results[f"naive_over_plan_{cache}"] = round(naive / plan, 1)
+            print(f"naive / plan ({cache} cache) = {naive / plan:.1f}x (target >= 30)")
 
 
 def main() -> None:
@@ -182,6 +224,9 @@ def main() -> None:
     seeded = prepare(root, args.accounts, args.users, args.drift, args.reuse)
     print(f"{args.accounts} accounts x {args.users} users, drift {args.drift:.0%}: {seeded}")
 
+    cold, warm = root.parent / "cache-cold", root.parent / "cache-warm"
+    shutil.rmtree(warm, ignore_errors=True)
+    subprocess.run(reconciler(warm, "validate", root), capture_output=True, check=True)
     results: dict[str, object] = {
         "accounts": args.accounts,
         "users": args.users,
@@ -190,29 +235,26 @@ def main() -> None:
         **interleaved(
             {
                 "bare_parse": [sys.executable, "-c", BARE, str(root)],
-                # What a user runs: the console command, start-up and exit included.
-                "plan": [sys.executable, "-m", "reconciler", "plan", str(root)],
-                "validate": [sys.executable, "-m", "reconciler", "validate", str(root)],
+                # What a user runs: the console command, start-up and exit included,
+                # with an empty parse cache (filled on the way) and a filled one.
+                "plan_cold": reconciler(cold, "plan", root),
+                "plan_warm": reconciler(warm, "plan", root),
+                "validate_cold": reconciler(cold, "validate", root),
+                "validate_warm": reconciler(warm, "validate", root),
             },
             args.repeat,
+            before={
+                "plan_cold": lambda: shutil.rmtree(cold, ignore_errors=True),
+                "validate_cold": lambda: shutil.rmtree(cold, ignore_errors=True),
+            },
         ),
         "cpus": os.cpu_count(),
     }
     if not args.skip_naive:
         results["naive"] = measure("naive", [sys.executable, "-c", NAIVE, str(root)], args.repeat)
-    plan = results["plan"]["seconds"]  # type: ignore[index]
-    bare = results["bare_parse"]["seconds"]  # type: ignore[index]
-    validate = results["validate"]["seconds"]  # type: ignore[index]
-    results["plan_over_bare_parse"] = round(plan / bare, 2)
-    results["validate_over_bare_parse"] = round(validate / bare, 2)
-    print(f"plan / bare parse = {plan / bare:.2f} (target <= 1.0, stretch 0.5)")
-    print(f"validate / bare parse = {validate / bare:.2f} (target <= 0.6)")
-    if "naive" in results:
-        naive = results["naive"]["seconds"]  # type: ignore[index]
-        results["naive_over_plan"] = round(naive / plan, 1)
-        print(f"naive / plan = {naive / plan:.1f}x (target >= 30)")
+    ratios(results)
     main_size = f"{args.accounts}x{args.users}"
-    peaks = {main_size: results["plan"]["peak_mb"]}  # type: ignore[index]
+    peaks = {main_size: results["plan_cold"]["peak_mb"]}  # type: ignore[index]
     peaks.update(memory(args.memory, args.drift, args.reuse, root, main_size))
     results["plan_peak_mb"] = peaks
     for size, peak in peaks.items():

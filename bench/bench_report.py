@@ -45,7 +45,10 @@ def main() -> None:
         raise SystemExit(seeded.stderr)
     print(f"{args.accounts} accounts x {args.users} users, drift {args.drift:.0%}")
 
-    reconciler = [sys.executable, "-m", "reconciler"]
+    # Plan and reports alike read the config through a filled parse cache, not the user's.
+    cache = f"RECONCILER_CACHE_DIR={HERE / 'out' / 'cache-report'}"
+    reconciler = ["env", cache, sys.executable, "-m", "reconciler"]
+    subprocess.run([*reconciler, "validate", str(root)], capture_output=True, check=True)
     commands = {"plan": [*reconciler, "plan", str(root)]}
     for fmt in args.formats.split(","):
         commands[f"report {fmt}"] = [*reconciler, "report", str(root), "--format", fmt]
