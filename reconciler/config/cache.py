@@ -7,7 +7,7 @@ positions), under a digest of its bytes and of the code that parsed them (the
 loader's own source, PyYAML's and Python's versions). The next run reads the
 file's bytes, and when the digest is known, takes the parse from here instead
 of parsing again. Same bytes, same code: the same document, so every message
-and plan is what a fresh parse gives (``tests/test_performance_paths.py``
+and plan is what a fresh parse gives (``tests/test_parse_cache.py``
 compares both). A file that does not parse is never kept (its messages come
 from the parser, each time), nor one holding what looks like a secret.
 
