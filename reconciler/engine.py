@@ -21,6 +21,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from reconciler.apply import AccountReport, ApplyReport, StepOutcome, apply_account
 from reconciler.catalog import load_catalogue
+from reconciler.collector import gc_paused
 from reconciler.config.pool import pool_size, start_worker
 from reconciler.errors import PlanError, ProviderError, ReconcilerError
 from reconciler.model import AccountState, Config, DesiredAccount, ReadFailure, User, user_key
@@ -159,9 +160,14 @@ def make_plan(
     An account's current state is released as soon as it is planned, so memory
     follows the largest account rather than the whole fleet. The plan is the one
     :func:`plan_of` would make of every account read at once.
+
+    The cyclic collector is paused, as ``reconciler plan`` pauses it: reading and
+    planning allocate many containers and no cycles, and through the hubspot
+    provider its passes took an eighth of the client's CPU.
     """
     accounts = select_accounts(config, account_ids, shard)
-    account_plans = map_accounts(config, provider, accounts, plan_account_of, workers, progress)
+    with gc_paused():
+        account_plans = map_accounts(config, provider, accounts, plan_account_of, workers, progress)
     return Plan(
         tuple(account_plans),
         plan_digest(account_plans),

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from reconciler.errors import SandboxError
@@ -147,6 +148,35 @@ def _teams(tx: sqlite3.Connection, account_id: int) -> frozenset[str]:
     return frozenset(str(r["name"]) for r in rows)
 
 
+def seat_counts(tx: sqlite3.Connection, account_id: int) -> tuple[dict[str, int], dict[str, int]]:
+    """The paid seats the account owns and those its users hold, counted by SQLite.
+
+    What :func:`read_state` and ``AccountState.seats_used`` give, without
+    building every user: the seats list asks for nothing else.
+    """
+    require_account(tx, account_id)
+    used = dict.fromkeys(PAID_SEATS, 0)
+    rows = tx.execute(
+        "SELECT seat, COUNT(*) FROM users WHERE account = ? GROUP BY seat", (account_id,)
+    )
+    for seat, count in rows:
+        if seat in used:
+            used[seat] = int(count)
+    return _seats_owned(tx, account_id), used
+
+
+def team_members(
+    tx: sqlite3.Connection, account_id: int
+) -> list[tuple[int, str | None, tuple[str, ...]]]:
+    """Each user's id, primary team and secondary teams, by id: what the teams list shows."""
+    require_account(tx, account_id)
+    rows = tx.execute(
+        "SELECT id, primary_team, secondary_teams FROM users WHERE account = ? ORDER BY id",
+        (account_id,),
+    )
+    return [(int(i), primary, tuple(_strings(secondary))) for i, primary, secondary in rows]
+
+
 def read_partner(tx: sqlite3.Connection) -> Partner | None:
     row = tx.execute("SELECT * FROM partner WHERE id = 1").fetchone()
     if row is None:
@@ -240,16 +270,32 @@ def _user_of(row: sqlite3.Row) -> User:
     kind = str(row["access_kind"])
     return User(
         email=str(row["email"]),
-        access=Access(kind, row["role"] if kind == "role" else None),
+        access=_access(kind, row["role"] if kind == "role" else None),
         seat=str(row["seat"]),
         first_name=row["first_name"],
         last_name=row["last_name"],
-        teams=Teams(row["primary_team"], tuple(_strings(row["secondary_teams"]))),
-        permissions=Permissions(
-            frozenset(_strings(row["permissions_add"])),
-            frozenset(_strings(row["permissions_remove"])),
-        ),
+        teams=_teams_of(row["primary_team"], row["secondary_teams"]),
+        permissions=_permissions(row["permissions_add"], row["permissions_remove"]),
     )
+
+
+# A user's access, teams and permissions are frozen values that most users of an account
+# share: built once per distinct stored value, not for every user of every page read.
+
+
+@lru_cache(maxsize=1024)
+def _access(kind: str, role: str | None) -> Access:
+    return Access(kind, role)
+
+
+@lru_cache(maxsize=4096)
+def _teams_of(primary: str | None, secondary: str) -> Teams:
+    return Teams(primary, tuple(_strings(secondary)))
+
+
+@lru_cache(maxsize=1024)
+def _permissions(add: str, remove: str) -> Permissions:
+    return Permissions(frozenset(_strings(add)), frozenset(_strings(remove)))
 
 
 def _strings(text: str) -> list[str]:

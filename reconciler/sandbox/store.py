@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +50,9 @@ from reconciler.sandbox.rows import (
     require_user,
     role_of,
     save_user,
+    seat_counts,
     seed_account,
+    team_members,
     token_row,
     user_row,
 )
@@ -237,13 +239,29 @@ class Store:
         with self._transaction() as tx:
             return read_state(tx, account_id, actor)
 
-    def list_users(self, account_id: int) -> list[UserRow]:
+    def list_users(
+        self, account_id: int, after: int = 0, limit: int | None = None
+    ) -> list[UserRow]:
+        """The users by id, those after id ``after``, at most ``limit`` (None: all).
+
+        A page of users is read as a page: not the whole account each time.
+        """
         with self._transaction() as tx:
             require_account(tx, account_id)
             rows = tx.execute(
-                "SELECT * FROM users WHERE account = ? ORDER BY id", (account_id,)
+                "SELECT * FROM users WHERE account = ? AND id > ? ORDER BY id LIMIT ?",
+                (account_id, after, -1 if limit is None else limit),
             ).fetchall()
             return [user_row(r) for r in rows]
+
+    def team_members(self, account_id: int) -> list[tuple[int, str | None, tuple[str, ...]]]:
+        with self._transaction() as tx:
+            return team_members(tx, account_id)
+
+    def seat_counts(self, account_id: int) -> tuple[dict[str, int], dict[str, int]]:
+        """Paid seats owned, and held by users (see :func:`~reconciler.sandbox.rows.seat_counts`)."""
+        with self._transaction() as tx:
+            return seat_counts(tx, account_id)
 
     def get_user(self, account_id: int, user_id: int) -> UserRow | None:
         with self._transaction() as tx:
@@ -275,9 +293,28 @@ class Store:
             return [token_row(r) for r in rows]
 
     def token(self, value: str) -> TokenRow | None:
-        with self._transaction() as tx:
-            row = tx.execute("SELECT * FROM tokens WHERE value = ?", (value,)).fetchone()
-            return token_row(row) if row is not None else None
+        rows = self._read("SELECT * FROM tokens WHERE value = ?", (value,))
+        return token_row(rows[0]) if rows else None
+
+    def tokens_among(self, values: Collection[str]) -> set[str]:
+        """Which of ``values`` are tokens of the sandbox: the server's log asks once a request."""
+        found: set[str] = set()
+        ordered = sorted(values)
+        for start in range(0, len(ordered), 500):  # SQLite's bound on parameters
+            chunk = ordered[start : start + 500]
+            query = f"SELECT value FROM tokens WHERE value IN ({', '.join('?' * len(chunk))})"
+            found.update(str(row[0]) for row in self._read(query, chunk))
+        return found
+
+    def _read(self, query: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+        """The rows of one statement: atomic by itself, so no explicit transaction around it.
+
+        The server asks for tokens on every request; BEGIN and COMMIT would treble the cost.
+        """
+        try:
+            return self._connection().execute(query, params).fetchall()
+        except sqlite3.Error as exc:
+            raise SandboxError(f"sandbox database {self.path}: {exc}") from exc
 
     def journal(self, account_id: int | None = None) -> list[dict[str, Any]]:
         """Every write attempted, oldest first: what, by whom, and whether it was refused."""

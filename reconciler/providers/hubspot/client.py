@@ -36,6 +36,7 @@ from reconciler.errors import ProviderError, RateLimitError, ReconcilerError
 from reconciler.logs import log_request
 from reconciler.model import DesiredAccount
 from reconciler.providers.hubspot.limiter import WindowLimiter, header_int
+from reconciler.providers.hubspot.wire import Received, wire_for
 
 PROVIDER = "hubspot"
 DAILY = "DAILY"
@@ -173,8 +174,11 @@ class HubSpotClient:
             headers={"Accept": "application/json", "User-Agent": "reconciler"},
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         )
+        self._wire = wire_for(self._http, transport, timeout=timeout, connections=connections)
 
     def close(self) -> None:
+        if self._wire is not None:
+            self._wire.close()
         self._http.close()
 
     def daily_remaining(self, credential: Credential) -> int | None:
@@ -258,17 +262,22 @@ class HubSpotClient:
         _observe_daily(token, response.headers)
         return self._answer(call, token, response, attempt)
 
-    def _send(self, call: _Call) -> httpx.Response:
-        """One HTTP request, logged (``--verbose``) by method, path, status and duration only."""
+    def _send(self, call: _Call) -> httpx.Response | Received:
+        """One HTTP request, logged (``--verbose``) by method, path, status and duration only.
+
+        Sent by the :mod:`~reconciler.providers.hubspot.wire` where it can, else by httpx.
+        """
         started = time.perf_counter()
+        wire, headers = self._wire, call.credential.headers()
         try:
-            response = self._http.request(
-                call.method,
-                call.path,
-                params=call.params,
-                json=call.body,
-                headers=call.credential.headers(),
-            )
+            if wire is not None and not wire.cookies_seen:
+                response: httpx.Response | Received = wire.request(
+                    call.method, call.path, call.params, call.body, headers
+                )
+            else:
+                response = self._http.request(
+                    call.method, call.path, params=call.params, json=call.body, headers=headers
+                )
         except httpx.HTTPError as exc:
             log_request(call.account, call.method, call.path, type(exc).__name__, _since(started))
             raise
@@ -276,7 +285,7 @@ class HubSpotClient:
         return response
 
     def _answer(
-        self, call: _Call, token: _Token, response: httpx.Response, attempt: int
+        self, call: _Call, token: _Token, response: httpx.Response | Received, attempt: int
     ) -> Answer | _Retry:
         """What one HTTP answer means: done, try again (and when), or a refusal raised."""
         data = _json(response)
@@ -336,7 +345,7 @@ def _observe_daily(token: _Token, headers: Mapping[str, str]) -> None:
         token.daily_remaining = remaining
 
 
-def _json(response: httpx.Response) -> Any:
+def _json(response: httpx.Response | Received) -> Any:
     if not response.content:
         return None
     try:

@@ -126,7 +126,8 @@ class Endpoints:
         limit = _limit(request.query_params.get("limit"))
         after = _cursor(request.query_params.get("after"))
         names = self._names(token.account)
-        rows = [r for r in self.store.list_users(token.account) if r.id > after]
+        # One more than the page: whether there is a next page.
+        rows = self.store.list_users(token.account, after, limit + 1)
         page = rows[:limit]
         body: dict[str, Any] = {"results": [user_json(r, names, api) for r in page]}
         if len(rows) > limit:
@@ -165,11 +166,11 @@ class Endpoints:
 
     async def _teams(self, request: Request) -> Response:
         token = _require(request, TEAMS_READ)
-        rows = self.store.list_users(token.account)
+        members = self.store.team_members(token.account)
         results = []
         for team in self.store.teams(token.account):
-            primary = [str(r.id) for r in rows if r.user.teams.primary == team.name]
-            secondary = [str(r.id) for r in rows if team.name in r.user.teams.secondary]
+            primary = [str(i) for i, first, _ in members if first == team.name]
+            secondary = [str(i) for i, _, others in members if team.name in others]
             results.append(
                 {
                     "id": str(team.id),
@@ -222,15 +223,14 @@ class Endpoints:
 
     async def _seats(self, request: Request) -> Response:
         token = _require(request, frozenset({BILLING_WRITE_SCOPE}))
-        state = self.store.read_account(token.account, self.settings.actor or "")
-        used = state.seats_used()
+        owned, used = self.store.seat_counts(token.account)
         results = []
         for seat, name in self.settings.seat_names.items():
             if seat == "none":
                 continue
             entry: dict[str, Any] = {"name": name, "description": f"The {name}."}
             if seat in PAID_SEATS:
-                entry["remainingSeats"] = max(0, state.seats_owned.get(seat, 0) - used[seat])
+                entry["remainingSeats"] = max(0, owned.get(seat, 0) - used[seat])
             results.append(entry)
         return JSONResponse({"results": results})
 

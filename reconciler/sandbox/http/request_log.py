@@ -26,7 +26,7 @@ import dataclasses
 import re
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -70,21 +70,32 @@ class LoggedRequest:
 class RequestLog:
     """Appended to by the server's event loop, read from any thread.
 
-    ``is_token``: whether a value is a token of the sandbox, to keep it out.
+    ``tokens_among``: which of some values are tokens of the sandbox, to keep
+    them out. Asked once a request, for every path segment and query part.
     """
 
     def __init__(
-        self, is_token: Callable[[str], bool] = lambda value: False, limit: int = MAX_ENTRIES
+        self,
+        tokens_among: Callable[[Collection[str]], Collection[str]] = lambda values: (),
+        limit: int = MAX_ENTRIES,
     ) -> None:
-        self._is_token = is_token
+        self._tokens_among = tokens_among
         self._entries: deque[LoggedRequest] = deque(maxlen=limit)
         self._discarded = 0
         self._lock = threading.Lock()
 
     def record(self, scope: Scope, status: int, account: int | None, dropped: bool = False) -> None:
-        query = self.scrub_query(scope.get("query_string", b"").decode("latin-1"))
-        path = self.scrub_path(scope["path"])
-        entry = LoggedRequest(scope["method"], path, query, status, account, dropped)
+        query = scope.get("query_string", b"").decode("latin-1")
+        path = scope["path"]
+        secret = self._secrets(path, query)
+        entry = LoggedRequest(
+            scope["method"],
+            self.scrub_path(path, secret),
+            self.scrub_query(query, secret),
+            status,
+            account,
+            dropped,
+        )
         with self._lock:
             if len(self._entries) == self._entries.maxlen:
                 self._discarded += 1
@@ -107,38 +118,57 @@ class RequestLog:
 
     # -- keeping tokens out --------------------------------------------------------------
 
-    def scrub_query(self, query: str) -> str:
+    def scrub_query(self, query: str, secret: Callable[[str], bool] | None = None) -> str:
         """The query string with every secret value replaced, the rest left as sent."""
         if not query:
             return query
+        secret = secret or self._secrets("", query)
         pairs = []
         for pair in query.split("&"):
             name, equals, value = pair.partition("=")
             if _decoded(name).lower() in SECRET_NAMES and equals:
                 pairs.append(f"{name}={REDACTED}")
                 continue
-            if self._secret(name):
+            if secret(name):
                 name = REDACTED
-            if self._secret(value):
+            if secret(value):
                 value = REDACTED
             pairs.append(f"{name}{equals}{value}")
         return "&".join(pairs)
 
-    def scrub_path(self, path: str) -> str:
+    def scrub_path(self, path: str, secret: Callable[[str], bool] | None = None) -> str:
         """The (decoded) path with every segment that is or holds a token replaced."""
-        segments = path.split("/")
-        return "/".join(REDACTED if self._secret(s) else s for s in segments)
+        secret = secret or self._secrets(path, "")
+        return "/".join(REDACTED if secret(s) else s for s in path.split("/"))
 
-    def _secret(self, text: str) -> bool:
-        if not text:
-            return False
-        decoded = _decoded(text)
-        return bool(
-            TOKEN_SHAPE.search(text)
-            or TOKEN_SHAPE.search(decoded)
-            or self._is_token(text)
-            or (decoded != text and self._is_token(decoded))
-        )
+    def _secrets(self, path: str, query: str) -> Callable[[str], bool]:
+        """Whether a part of this path or query is secret: token-shaped, or a token.
+
+        Which parts are tokens is asked once, for all of them and their decoded forms.
+        """
+        parts = set(path.split("/"))
+        for pair in query.split("&") if query else ():
+            name, _, value = pair.partition("=")
+            parts.update((name, value))
+        decoded = {text: _decoded(text) for text in parts if text}
+        tokens = set(self._tokens_among({*decoded, *decoded.values()})) if decoded else set()
+
+        def secret(text: str) -> bool:
+            if not text:
+                return False
+            plain = decoded.get(text)
+            known = tokens
+            if plain is None:  # not a part of this path or query: asked on its own
+                plain = _decoded(text)
+                known = set(self._tokens_among({text, plain}))
+            return bool(
+                TOKEN_SHAPE.search(text)
+                or TOKEN_SHAPE.search(plain)
+                or text in known
+                or (plain != text and plain in known)
+            )
+
+        return secret
 
 
 def _decoded(text: str) -> str:
