@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,10 @@ from hypothesis import HealthCheck, settings
 from reconciler.sandbox.http.server import ServedSandbox
 from reconciler.sandbox.store import Store
 from tests.served import FleetFiles, rich_fleet, serving, write_fleet
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+from generate import generate
 
 settings.register_profile(
     "ci",
@@ -33,6 +38,14 @@ def _private_cache(
 ) -> None:
     """Locks and anything else kept in the user's cache stay inside the test's own folder."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated partner of 70 accounts (more files than the parse pool's threshold), with drift."""
+    root = tmp_path_factory.mktemp("corpus") / "partner"
+    generate(root, 70, 4, drift=0.2)
+    return root
 
 
 @pytest.fixture

@@ -19,14 +19,11 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.config import check_config
-from reconciler.config.cache import DIRECTORY, MAX_AGE_DAYS, SWITCH, ParseCache
+from reconciler.config.cache import DIRECTORY, MAX_AGE_DAYS, SWITCH, ParseCache, _read_pack
 from reconciler.config.pool import SWITCH as POOL_SWITCH
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted((ROOT / "tests" / "fixtures" / "invalid").iterdir())
-sys.path.insert(0, str(ROOT / "bench"))
-
-from generate import generate  # noqa: E402
 
 
 def run(args: list[str], monkeypatch: pytest.MonkeyPatch, cache: Path | None) -> tuple[int, str]:
@@ -40,16 +37,14 @@ def run(args: list[str], monkeypatch: pytest.MonkeyPatch, cache: Path | None) ->
     return result.exit_code, result.stdout + "\n--- stderr ---\n" + result.stderr
 
 
-def entries(cache: Path) -> list[Path]:
-    return sorted(cache.glob("*.parsed")) if cache.exists() else []
+def packs(cache: Path) -> list[Path]:
+    return sorted(cache.glob("*.pack")) if cache.exists() else []
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated partner of 70 accounts (enough for the parse pool), with drift."""
-    root = tmp_path_factory.mktemp("corpus") / "partner"
-    generate(root, 70, 4, drift=0.2)
-    return root
+def entries(cache: Path) -> dict[bytes, memoryview]:
+    """Every entry of the cache's one pack, by name."""
+    (pack,) = packs(cache)
+    return _read_pack(pack)
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[f.name for f in FIXTURES])
@@ -97,25 +92,28 @@ def test_a_changed_file_is_parsed_again(
     broken = run(["validate", str(config)], monkeypatch, cache)
     assert broken == run(["validate", str(config)], monkeypatch, None)
     assert broken[0] == 1 and f"{account}:" in broken[1]
-    assert len(entries(cache)) == kept + 1  # it parses, so it is kept; its problem is the schema's
+    # It parses, so it is kept (its problem is the schema's); its old entry is let go.
+    assert len(entries(cache)) == kept
 
 
 def test_an_entry_is_used_only_for_the_bytes_it_was_parsed_from(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Entries swapped between files, cut short or not ours are parsed again, and mended."""
+    """Entries swapped between files, a pack cut short or not ours: parsed again, and mended."""
     config = tmp_path / "northwind"
     shutil.copytree(ROOT / "examples" / "northwind", config)
     cache = tmp_path / "cache"
     first = run(["plan", str(config)], monkeypatch, cache)
-    names = entries(cache)
-    assert first[0] == 0 and len(names) >= 3
-    contents = [name.read_bytes() for name in names]
-    names[0].write_bytes(contents[1])  # another file's parse under this file's digest
-    names[1].write_bytes(contents[1][: len(contents[1]) // 2])
-    names[2].write_bytes(b"\x00not marshal")
-    assert run(["plan", str(config)], monkeypatch, cache) == first
-    assert [name.read_bytes() for name in names] == contents
+    (pack,) = packs(cache)
+    whole = pack.read_bytes()
+    kept = entries(cache)
+    assert first[0] == 0 and len(kept) >= 3
+    names = list(kept)
+    swapped = whole.replace(names[0], b"\0" * 20).replace(names[1], names[0])
+    for damaged in (swapped, whole[: len(whole) // 2], b"\x00not a pack", whole[:-1]):
+        pack.write_bytes(damaged)
+        assert run(["plan", str(config)], monkeypatch, cache) == first
+        assert pack.read_bytes() == whole
 
 
 def test_a_file_holding_a_secret_is_never_written_to_the_cache(
@@ -130,8 +128,7 @@ def test_a_file_holding_a_secret_is_never_written_to_the_cache(
     result = run(["validate", str(config)], monkeypatch, cache)
     assert result[0] == 1 and token not in result[1]
     assert entries(cache)  # the other files are kept
-    for entry in entries(cache):
-        assert token.encode() not in entry.read_bytes()
+    assert token.encode() not in packs(cache)[0].read_bytes()
 
 
 def test_an_unwritable_cache_changes_nothing(
@@ -145,22 +142,22 @@ def test_an_unwritable_cache_changes_nothing(
     assert blocked.read_text() == "not a folder"
 
 
-def test_entries_not_written_for_a_month_are_removed_once_a_day(
+def test_packs_not_written_for_a_month_are_removed_once_a_day(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = tmp_path / "cache"
     cache.mkdir()
     old = time.time() - (MAX_AGE_DAYS + 1) * 86_400
-    stale = cache / ("0" * 40 + ".parsed")
-    recent = cache / ("1" * 40 + ".parsed")
-    for entry, when in ((stale, old), (recent, time.time() - 86_400)):
-        entry.write_bytes(b"")
-        os.utime(entry, (when, when))
+    stale = cache / ("0" * 24 + ".pack")
+    recent = cache / ("1" * 24 + ".pack")
+    for pack, when in ((stale, old), (recent, time.time() - 86_400)):
+        pack.write_bytes(b"")
+        os.utime(pack, (when, when))
     config = tmp_path / "northwind"
     shutil.copytree(ROOT / "examples" / "northwind", config)
     assert run(["validate", str(config)], monkeypatch, cache)[0] == 0
     assert not stale.exists() and recent.exists()
-    # Pruned today: another stale entry waits for tomorrow.
+    # Pruned today: another stale pack waits for tomorrow.
     stale.write_bytes(b"")
     os.utime(stale, (old, old))
     (config / "partner.yaml").write_text((config / "partner.yaml").read_text() + "\n# edited\n")
@@ -172,10 +169,11 @@ def test_the_digest_covers_the_parsing_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another version of the parser (here: another Python) finds none of the entries."""
+    config = str(ROOT / "examples" / "northwind")
     partner = str(ROOT / "examples" / "northwind" / "partner.yaml")
     monkeypatch.setenv(DIRECTORY, str(tmp_path / "cache"))
-    assert ParseCache.from_environment().get(partner) is None
-    assert check_config(ROOT / "examples" / "northwind").valid
-    assert ParseCache.from_environment().get(partner) is not None
+    assert ParseCache.from_environment(config).get(partner) is None
+    assert check_config(config).valid
+    assert ParseCache.from_environment(config).get(partner) is not None
     monkeypatch.setattr(sys, "version", sys.version + " (another build)")
-    assert ParseCache.from_environment().get(partner) is None
+    assert ParseCache.from_environment(config).get(partner) is None

@@ -30,9 +30,6 @@ from tests.served import FleetFiles, bulk_fleet, rich_fleet, serving, write_flee
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted((ROOT / "tests" / "fixtures" / "invalid").iterdir())
-sys.path.insert(0, str(ROOT / "bench"))
-
-from generate import generate  # noqa: E402
 
 
 def invoke(args: list[str], parallel: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
@@ -44,14 +41,6 @@ def invoke(args: list[str], parallel: str, monkeypatch: pytest.MonkeyPatch) -> t
     monkeypatch.setenv(CACHE_SWITCH, "0")
     result = CliRunner().invoke(main, args)
     return result.exit_code, result.stdout + "\n--- stderr ---\n" + result.stderr
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated partner of 70 accounts (more files than the pool's threshold), with drift."""
-    root = tmp_path_factory.mktemp("corpus") / "partner"
-    generate(root, 70, 4, drift=0.2)
-    return root
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[f.name for f in FIXTURES])

@@ -78,7 +78,7 @@ def check_config(path: str | Path, *, warn: bool = True) -> Validation:
 
 def _check(root: str, warn: bool) -> Validation:
     found_files, diagnostics = find_yaml_files(root)
-    cache = ParseCache.from_environment()
+    cache = ParseCache.from_environment(root)
     documents, files = _read(found_files, diagnostics, cache)
     all_loaded = not diagnostics
     secrets = find_secrets(documents)

@@ -16,8 +16,8 @@ never in the repository: an entry there could be committed by anyone who can
 open a pull request, and would make the plan disagree with the YAML the
 reviewers read. ``RECONCILER_CACHE_DIR`` moves it (a CI job can keep it between
 runs), ``RECONCILER_CACHE=0`` turns it off. When the folder cannot be written
-the run goes on without it. Entries not written for :data:`MAX_AGE_DAYS` days
-are removed, at most once a day.
+the run goes on without it. Packs (one per configuration path) not written for
+:data:`MAX_AGE_DAYS` days are removed, at most once a day.
 """
 
 from __future__ import annotations
@@ -49,50 +49,71 @@ DIRECTORY = "RECONCILER_CACHE_DIR"
 MAX_AGE_DAYS = 30
 #: The modules whose code decides what a parse gives.
 _PARSERS = ("loader.py", "positions.py", "scalars.py", "cache.py")
-_SUFFIX = ".parsed"
+_SUFFIX = ".pack"
+_MAGIC = b"reconciler parse cache 1\n"
+#: Bytes in an entry's name (a blake2b digest).
+_NAME = 20
 _PRUNED = "pruned"
 _DAY = 86_400
 
 
 class ParseCache:
-    """Documents by the digest of their bytes; off (every lookup missing) without a folder."""
+    """Documents by the digest of their bytes; off (every lookup missing) without a folder.
 
-    def __init__(self, folder: Path | None) -> None:
+    A configuration's entries are kept together, in one pack file named after the
+    configuration's path: creating a thousand small files costs more than parsing
+    some of them. A pack is a run of records, each the digest naming an entry, the
+    entry's length and the entry (marshalled); only the entries a run uses are
+    unmarshalled, and each run writes back exactly the entries it used.
+    """
+
+    def __init__(self, folder: Path | None, root: str = "") -> None:
         self.folder = folder
-        #: The files this run took from the cache: nothing to write back for them.
-        self.hits: set[str] = set()
+        name = hashlib.blake2b(os.path.abspath(root).encode("utf-8"), digest_size=12)
+        self.pack = folder / (name.hexdigest() + _SUFFIX) if folder is not None else None
+        #: The files this run took from the cache (nothing to parse), and their entries' names.
+        self.hits: dict[str, bytes] = {}
         self._seed = _code_digest() if folder is not None else None
+        self._index: dict[bytes, memoryview] | None = None
+        #: The entries this run used, by name, marshalled: what the pack is written with.
+        self._used: dict[bytes, bytes | memoryview] = {}
 
     @classmethod
-    def from_environment(cls) -> ParseCache:
+    def from_environment(cls, root: str) -> ParseCache:
         if os.environ.get(SWITCH) == "0":
             return cls(None)
         folder = os.environ.get(DIRECTORY)
-        return cls(Path(folder) if folder else user_cache() / "parse")
+        return cls(Path(folder) if folder else user_cache() / "parse", root)
 
     def get(self, file: str) -> LoadedDocument | None:
         """The document ``file`` parsed into last time its bytes were these, if kept."""
-        if self.folder is None:
+        if self.pack is None:
             return None
         raw = read_bytes(file)
         if isinstance(raw, Diagnostic):
             return None  # the parse says so, in its words
-        name = self._entry(raw)
-        try:
-            with open(self.folder / name, "rb") as handle:
-                kept = marshal.loads(handle.read())
-        except (OSError, EOFError, ValueError, TypeError):
+        if self._index is None:
+            self._index = _read_pack(self.pack)
+        name = self._name(raw)
+        payload = self._index.get(name)
+        if payload is None:
             return None
-        document = _document(file, raw, name, kept)
+        try:
+            kept = marshal.loads(payload)
+        except (EOFError, ValueError, TypeError):
+            return None
+        document = _document(file, raw, name.hex(), kept)
         if document is not None:
-            self.hits.add(file)
+            self.hits[file] = name
+            self._used[name] = payload
         return document
 
     def put(self, documents: Iterable[LoadedDocument], secret: set[str]) -> None:
-        """Keep the documents parsed this run, but those of the ``secret`` files."""
-        if self.folder is None:
+        """Write the pack anew with the entries of this run's documents, but the ``secret`` files'."""
+        if self.pack is None:
             return
-        written = False
+        for file in secret & self.hits.keys():  # a rule of the secrets scan changed since
+            self._used.pop(self.hits[file], None)
         for document in documents:
             positions = document.positions
             if document.file in self.hits or document.file in secret or not document.text:
@@ -100,40 +121,44 @@ class ParseCache:
             if not isinstance(positions, PackedPositions):
                 continue  # pointers the packing could not tell apart: rare, parsed each time
             pointers, places = positions.packed()
-            name = self._entry(document.text.encode("utf-8"))
-            if not self._write(name, (name, document.data, pointers, places.tobytes())):
-                return
-            written = True
-        if written:
-            self._prune()
+            name = self._name(document.text.encode("utf-8"))
+            self._used[name] = marshal.dumps(
+                (name.hex(), document.data, pointers, places.tobytes())
+            )
+        index, self._index = self._index or {}, None
+        if self._used.keys() != index.keys() or len(self._used) > len(set(self.hits.values())):
+            self._write()
+        self._used = {}
 
-    def _entry(self, raw: bytes) -> str:
-        """The entry's file name: the digest of the code and ``raw``."""
+    def _name(self, raw: bytes) -> bytes:
+        """An entry's name: the digest of the parsing code and ``raw``."""
         assert self._seed is not None
         digest = self._seed.copy()
         digest.update(raw)
-        return digest.hexdigest() + _SUFFIX
+        return digest.digest()
 
-    def _write(self, name: str, kept: tuple[Any, ...]) -> bool:
-        """Write one entry whole or not at all; ``False`` (and off) when the folder refuses."""
-        assert self.folder is not None
+    def _write(self) -> None:
+        """Write the pack whole or not at all; nothing when the folder refuses."""
+        assert self.folder is not None and self.pack is not None
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
             try:
                 with os.fdopen(fd, "wb") as handle:
-                    marshal.dump(kept, handle)
-                os.replace(temporary, self.folder / name)
+                    handle.write(_MAGIC)
+                    for name, payload in sorted(self._used.items()):  # the same, hit or not
+                        handle.write(name + len(payload).to_bytes(4, "little"))
+                        handle.write(payload)
+                os.replace(temporary, self.pack)
             except BaseException:
                 os.unlink(temporary)
                 raise
-        except (OSError, ValueError):
-            self.folder = None
-            return False
-        return True
+        except OSError:
+            return
+        self._prune()
 
     def _prune(self) -> None:
-        """Once a day, remove the entries not written for :data:`MAX_AGE_DAYS` days."""
+        """Once a day, remove the packs not written for :data:`MAX_AGE_DAYS` days."""
         assert self.folder is not None
         stamp = self.folder / _PRUNED
         now = time.time()
@@ -153,6 +178,27 @@ class ParseCache:
                         os.unlink(entry.path)
         except OSError:
             return  # another run prunes, or the folder went: nothing lost either way
+
+
+def _read_pack(pack: Path) -> dict[bytes, memoryview]:
+    """Each record's entry by its name, not unmarshalled; as far as the pack is whole."""
+    try:
+        with open(pack, "rb") as handle:
+            content = memoryview(handle.read())
+    except OSError:
+        return {}
+    index: dict[bytes, memoryview] = {}
+    if content[: len(_MAGIC)] != _MAGIC:
+        return index
+    at, size = len(_MAGIC), _NAME + 4
+    while at + size <= len(content):
+        name = bytes(content[at : at + _NAME])
+        end = at + size + int.from_bytes(content[at + _NAME : at + size], "little")
+        if end > len(content):
+            break
+        index[name] = content[at + size : end]
+        at = end
+    return index
 
 
 def _document(file: str, raw: bytes, name: str, kept: Any) -> LoadedDocument | None:
