@@ -9,15 +9,16 @@ Every command and sub-command, its usage line, its help text and every option, a
 
 from __future__ import annotations
 
-import argparse
 import inspect
-import os
 import sys
 from pathlib import Path
 
 import click
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from generated import ROOT, refresh
+
 TARGET = ROOT / "docs" / "cli.md"
 COMMAND = "python scripts/cli_reference.py"
 
@@ -122,22 +123,10 @@ def render_reference(main: click.Command) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail when the file is stale")
-    args = parser.parse_args(argv)
     from reconciler.cli import main as cli
 
-    text = render_reference(cli)
-    current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else None
-    if args.check:
-        if current != text:
-            print(f"{os.path.relpath(TARGET, ROOT)} is stale; run: {COMMAND}", file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        TARGET.write_text(text, encoding="utf-8")
-        print(f"wrote {os.path.relpath(TARGET, ROOT)}", file=sys.stderr)
-    return 0
+    description = (__doc__ or "").splitlines()[0]
+    return refresh(description, TARGET, lambda: render_reference(cli), COMMAND, argv)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,15 @@ reusable definition (``$defs``) gets a section that the keys using it link to.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from generated import ROOT, refresh
+
 SCHEMA = ROOT / "schemas" / "config.schema.json"
 TARGET = ROOT / "docs" / "configuration.md"
 COMMAND = "python scripts/config_reference.py"
@@ -213,20 +214,10 @@ def render_reference(schema: Node) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail when the file is stale")
-    args = parser.parse_args(argv)
-    text = render_reference(json.loads(SCHEMA.read_text(encoding="utf-8")))
-    current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else None
-    if args.check:
-        if current != text:
-            print(f"{os.path.relpath(TARGET, ROOT)} is stale; run: {COMMAND}", file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        TARGET.write_text(text, encoding="utf-8")
-        print(f"wrote {os.path.relpath(TARGET, ROOT)}", file=sys.stderr)
-    return 0
+    def render() -> str:
+        return render_reference(json.loads(SCHEMA.read_text(encoding="utf-8")))
+
+    return refresh(__doc__.splitlines()[0], TARGET, render, COMMAND, argv)
 
 
 if __name__ == "__main__":
