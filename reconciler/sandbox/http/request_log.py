@@ -118,11 +118,10 @@ class RequestLog:
 
     # -- keeping tokens out --------------------------------------------------------------
 
-    def scrub_query(self, query: str, secret: Callable[[str], bool] | None = None) -> str:
+    def scrub_query(self, query: str, secret: Callable[[str], bool]) -> str:
         """The query string with every secret value replaced, the rest left as sent."""
         if not query:
             return query
-        secret = secret or self._secrets("", query)
         pairs = []
         for pair in query.split("&"):
             name, equals, value = pair.partition("=")
@@ -136,9 +135,8 @@ class RequestLog:
             pairs.append(f"{name}{equals}{value}")
         return "&".join(pairs)
 
-    def scrub_path(self, path: str, secret: Callable[[str], bool] | None = None) -> str:
+    def scrub_path(self, path: str, secret: Callable[[str], bool]) -> str:
         """The (decoded) path with every segment that is or holds a token replaced."""
-        secret = secret or self._secrets(path, "")
         return "/".join(REDACTED if secret(s) else s for s in path.split("/"))
 
     def _secrets(self, path: str, query: str) -> Callable[[str], bool]:
@@ -154,18 +152,15 @@ class RequestLog:
         tokens = set(self._tokens_among({*decoded, *decoded.values()})) if decoded else set()
 
         def secret(text: str) -> bool:
+            """For a part of this path or query (the only texts it is asked about)."""
             if not text:
                 return False
-            plain = decoded.get(text)
-            known = tokens
-            if plain is None:  # not a part of this path or query: asked on its own
-                plain = _decoded(text)
-                known = set(self._tokens_among({text, plain}))
+            plain = decoded[text]
             return bool(
                 TOKEN_SHAPE.search(text)
                 or TOKEN_SHAPE.search(plain)
-                or text in known
-                or (plain != text and plain in known)
+                or text in tokens
+                or (plain != text and plain in tokens)
             )
 
         return secret
