@@ -104,14 +104,7 @@ def read_state(tx: sqlite3.Connection, account_id: int, actor: str | None) -> Ac
 def read_account(tx: sqlite3.Connection, account_id: int, emails: Iterable[str | None]) -> Account:
     """What the rules need for a write that names ``emails`` (its subject and its actor)."""
     require_account(tx, account_id)
-    used = {
-        seat: int(
-            tx.execute(
-                "SELECT COUNT(*) FROM users WHERE account = ? AND seat = ?", (account_id, seat)
-            ).fetchone()[0]
-        )
-        for seat in PAID_SEATS
-    }
+    used = _seats_used(tx, account_id)
     super_admins = tx.execute(
         "SELECT COUNT(*) FROM users WHERE account = ? AND access_kind = 'super_admin'",
         (account_id,),
@@ -155,6 +148,11 @@ def seat_counts(tx: sqlite3.Connection, account_id: int) -> tuple[dict[str, int]
     building every user: the seats list asks for nothing else.
     """
     require_account(tx, account_id)
+    return _seats_owned(tx, account_id), _seats_used(tx, account_id)
+
+
+def _seats_used(tx: sqlite3.Connection, account_id: int) -> dict[str, int]:
+    """How many of the account's users hold each paid seat."""
     used = dict.fromkeys(PAID_SEATS, 0)
     rows = tx.execute(
         "SELECT seat, COUNT(*) FROM users WHERE account = ? GROUP BY seat", (account_id,)
@@ -162,7 +160,7 @@ def seat_counts(tx: sqlite3.Connection, account_id: int) -> tuple[dict[str, int]
     for seat, count in rows:
         if seat in used:
             used[seat] = int(count)
-    return _seats_owned(tx, account_id), used
+    return used
 
 
 def team_members(
