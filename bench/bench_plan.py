@@ -179,16 +179,10 @@ def memory(sizes: str, drift: float, reuse: bool, out: Path, done: str) -> dict[
     return peaks
 
 
-def reconciler(cache: Path, command: str, root: Path) -> list[str]:
-    """``reconciler COMMAND ROOT`` with its parse cache in ``cache``, not the user's."""
-    return [
-        "env",
-        f"RECONCILER_CACHE_DIR={cache}",
-        sys.executable,
-        "-m",
-        "reconciler",
-        command,
-        str(root),
+def reconciler(cache: Path, *args: str | Path) -> list[str]:
+    """``reconciler ARGS...`` with its parse cache in ``cache``, not the user's."""
+    return ["env", f"RECONCILER_CACHE_DIR={cache}", sys.executable, "-m", "reconciler"] + [
+        str(arg) for arg in args
     ]
 
 

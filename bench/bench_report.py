@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_plan import interleaved  # noqa: E402
+from bench_plan import interleaved, reconciler  # noqa: E402
 from generate import generate  # noqa: E402
 
 
@@ -48,10 +48,9 @@ def main() -> None:
 
     # Plan and reports alike parse every file: an empty parse cache (not the user's) each run.
     cache = HERE / "out" / "cache-report"
-    reconciler = ["env", f"RECONCILER_CACHE_DIR={cache}", sys.executable, "-m", "reconciler"]
-    commands = {"plan": [*reconciler, "plan", str(root)]}
+    commands = {"plan": reconciler(cache, "plan", root)}
     for fmt in args.formats.split(","):
-        commands[f"report {fmt}"] = [*reconciler, "report", str(root), "--format", fmt]
+        commands[f"report {fmt}"] = reconciler(cache, "report", root, "--format", fmt)
     empty = {name: lambda: shutil.rmtree(cache, ignore_errors=True) for name in commands}
     timed = interleaved(commands, args.repeat, before=empty)  # plan, each report, then again
     plan = timed["plan"]
