@@ -30,7 +30,7 @@ import ssl
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -48,49 +48,6 @@ _FIELD_NAME = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _FIELD_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
 
 
-class Headers(Mapping[str, str]):
-    """An answer's headers, by case-insensitive name; repeated names joined by ``", "`` (as httpx)."""
-
-    __slots__ = ("_values",)
-
-    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
-        values: dict[str, str] = {}
-        encoding = _encoding(raw)
-        for name, value in raw:
-            key = name.decode(encoding).lower()
-            text = value.decode(encoding)
-            values[key] = f"{values[key]}, {text}" if key in values else text
-        self._values = values
-
-    def __getitem__(self, name: str) -> str:
-        return self._values[name.lower()]
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self._values.get(name.lower(), default)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._values
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-
-def _encoding(raw: list[tuple[bytes, bytes]]) -> str:
-    """The one encoding httpx decodes all of an answer's headers with."""
-    for encoding in ("ascii", "utf-8"):
-        try:
-            for name, value in raw:
-                name.decode(encoding)
-                value.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        return encoding
-    return "latin-1"
-
-
 class Received:
     """An answer as the client reads it: what it uses of ``httpx.Response``, alike."""
 
@@ -99,7 +56,7 @@ class Received:
     def __init__(self, status_code: int, raw_headers: list[tuple[bytes, bytes]], content: bytes):
         self.status_code = status_code
         self.raw_headers = raw_headers
-        self.headers = Headers(raw_headers)
+        self.headers = httpx.Headers(raw_headers)  # as httpx reads them: one place
         self.content = content
 
     @property
