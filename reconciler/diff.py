@@ -102,25 +102,30 @@ def assume_unknown(
     """
     if not current.unknown:
         return current, []
+    # "email.field" entries, by user (an email has dots of its own, a field none).
+    unknown_fields: dict[str, set[str]] = {}
+    for entry in current.unknown:
+        key, _, field = entry.rpartition(".")
+        unknown_fields.setdefault(key, set()).add(field)
     users = dict(current.users)
     assumed: dict[str, list[str]] = {}
-    for key, want in desired.users.items():
-        have = users.get(key)
-        if have is None or want.state != "present":
+    for key, fields in unknown_fields.items():
+        want, have = desired.users.get(key), users.get(key)
+        if want is None or have is None or want.state != "present":
             continue
-        target = have
-        if f"{key}.seat" in current.unknown and want.seat is not None:
+        changes: dict[str, object] = {}
+        if "seat" in fields and want.seat is not None:
             confirmed = seat_confirmed(want, have, current.unknown)
-            target = replace(target, seat=want.seat if confirmed else UNKNOWN_SEAT)
+            changes["seat"] = want.seat if confirmed else UNKNOWN_SEAT
         for field in MANAGED:
             value = getattr(want, field)
-            if field == "seat":
+            if field == "seat" or field not in fields or value is None:
                 continue
-            if f"{key}.{field}" in current.unknown and value is not None:
-                target = replace(target, **{field: value})
-                if value != getattr(have, field):
-                    assumed.setdefault(MANAGED[field], []).append(have.email)
-        users[key] = target
+            changes[field] = value
+            if value != getattr(have, field):
+                assumed.setdefault(MANAGED[field], []).append(have.email)
+        if changes:
+            users[key] = replace(have, **changes)  # type: ignore[arg-type]
     notes = [
         f"cannot read the {label} of {', '.join(sorted(emails))}; assumed as configured, check by hand"
         for label, emails in sorted(assumed.items())
@@ -171,7 +176,8 @@ def diff_account(desired: DesiredAccount, current: AccountState) -> list[UserCha
             changes.append(
                 UserChange(key, CREATE, None, target, FIELDS, source, "declared in the config")
             )
-        elif not current.unknown and matches(want, have):
+        elif matches(want, have):
+            # Every configured value is already there: desired_target would change nothing.
             continue
         else:
             target = desired_target(desired, key, have, current.unknown)

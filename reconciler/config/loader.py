@@ -60,8 +60,11 @@ class _Loader(_Base):  # type: ignore[valid-type,misc]
     _resolved: ClassVar[dict[str, str]] = {}
 
     def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> Any:
-        if kind is yaml.ScalarNode and implicit[0]:
-            if value and value[0] not in _IMPLICIT_FIRST:
+        # The C composer calls this for every node. Without path resolvers (a safe
+        # loader has none) PyYAML's own answer is a default tag for anything but a
+        # plain scalar; for a plain scalar it is what the implicit resolvers say.
+        if kind is _Scalar:
+            if not implicit[0] or (value and value[0] not in _IMPLICIT_FIRST):
                 return _STR
             tag = self._resolved.get(value)
             if tag is None:
@@ -69,7 +72,10 @@ class _Loader(_Base):  # type: ignore[valid-type,misc]
                 if len(self._resolved) < _RESOLVED_LIMIT:
                     self._resolved[value] = tag
             return tag
-        return super().resolve(kind, value, implicit)
+        return _MAP if kind is yaml.MappingNode else _SEQ
+
+
+assert not _Loader.yaml_path_resolvers, "resolve() above assumes no path resolvers"
 
 
 #: Deepest nesting accepted. Real configs and snapshots are under ten levels deep.
