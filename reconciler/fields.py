@@ -70,25 +70,39 @@ class Fields(dict[str, Any]):
         permissions: Permissions | None = None,
         partner_access: str | None = None,
     ) -> None:
-        given: dict[str, Any] = {
-            "email": email,
-            "first_name": first_name,
-            "last_name": last_name,
-            "access": access,
-            "seat": seat,
-            "teams": teams,
-            "permissions": permissions,
-            "partner_access": partner_access,
-        }
-        # Held: every value given; a name given as None (no name) too.
-        held = {
-            name
-            for name, value in given.items()
-            if value is not ABSENT and (value is not None or name in NAMES)
-        }
-        for name, value in given.items():
-            object.__setattr__(self, name, None if value is ABSENT else value)
-        super().__init__(_json(self, held))
+        # Held: every value given; a name given as None (no name) too. The JSON is
+        # written in the order a user is written (``_ORDER``).
+        data: dict[str, Any] = {}
+        if email is not None:
+            data["email"] = email
+        if first_name is ABSENT:
+            first_name = None
+        else:
+            data["first_name"] = first_name
+        if last_name is ABSENT:
+            last_name = None
+        else:
+            data["last_name"] = last_name
+        typed = (
+            ("access", access),
+            ("seat", seat),
+            ("teams", teams),
+            ("permissions", permissions),
+            ("partner_access", partner_access),
+        )
+        for name, value in typed:
+            if value is not None:
+                data[name] = _plain(value)
+        setter = object.__setattr__
+        setter(self, "email", email)
+        setter(self, "first_name", first_name)
+        setter(self, "last_name", last_name)
+        setter(self, "access", access)
+        setter(self, "seat", seat)
+        setter(self, "teams", teams)
+        setter(self, "permissions", permissions)
+        setter(self, "partner_access", partner_access)
+        super().__init__(data)
 
     @classmethod
     def user(cls, user: User) -> Fields:
@@ -187,11 +201,12 @@ def _json(fields: Fields, held: set[str]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for name in _ORDER:
         if name in held:
-            value = getattr(fields, name)
-            data[name] = (
-                value.to_data() if isinstance(value, Access | Teams | Permissions) else value
-            )
+            data[name] = _plain(getattr(fields, name))
     return data
+
+
+def _plain(value: Any) -> Any:
+    return value.to_data() if isinstance(value, Access | Teams | Permissions) else value
 
 
 def _text(value: object) -> str:
@@ -233,6 +248,9 @@ def _permissions(value: object) -> Permissions:
     data = _object(value)
     return Permissions(frozenset(_texts(data.get("add"))), frozenset(_texts(data.get("remove"))))
 
+
+#: No fields: what a step without a ``before`` (or ``after``) reads as. Shared: read-only.
+NO_FIELDS: Final = Fields()
 
 _ORDER = ("email", *NAMES, "access", "seat", "teams", "permissions", "partner_access")
 _PARSERS: Mapping[str, Callable[[object], object]] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reconciler import plan as p
-from reconciler.fields import NAMES, Fields
+from reconciler.fields import NAMES, NO_FIELDS
 from reconciler.model import UNKNOWN_SEAT, Access, User
 from reconciler.steps import Effect
 
@@ -85,7 +85,7 @@ def create_instructions(email: str, user: User, account: str) -> tuple[str, ...]
 
 def update_instructions(step: p.Step) -> list[str]:
     """What to change on the user's page, field by field the step sets, and how it is checked."""
-    before, after = step.before or Fields(), step.after or Fields()
+    before, after = step.before or NO_FIELDS, step.after or NO_FIELDS
     touched = step.kind.touched(after)
     lines: list[str] = []
     ending = VERIFY

@@ -277,9 +277,13 @@ def channel_counts(steps: Sequence[Step]) -> dict[str, int]:
     return counts
 
 
+#: What :func:`digest` hashes: ``json.dumps`` with these options, built once.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def digest(data: Any) -> str:
     """A stable sha256 of JSON-able data (``sort_keys`` so dict order never matters)."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = _CANONICAL.encode(data)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

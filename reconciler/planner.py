@@ -32,7 +32,7 @@ from reconciler.drafts import (
     split_paid_seat,
     user_chain,
 )
-from reconciler.fields import Fields, as_fields
+from reconciler.fields import NO_FIELDS, Fields, as_fields
 from reconciler.instructions import manual_instructions
 from reconciler.invariants import (
     Context,
@@ -67,7 +67,7 @@ def actor_refusal(draft: Draft, state: AccountState, ctx: Context) -> str | None
         return None
     if not is_super and "users.write" not in perms:
         return f"{role}; managing users needs Super Admin or users.write"
-    before, after = draft.before or Fields(), draft.after or Fields()
+    before, after = draft.before or NO_FIELDS, draft.after or NO_FIELDS
     touches_super = any(
         f.access is not None and f.access.kind == "super_admin" for f in (before, after)
     )

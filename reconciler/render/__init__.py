@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler import plan as p
-from reconciler.fields import NAMES, Fields
+from reconciler.fields import NAMES, NO_FIELDS
 from reconciler.model import PAID_SEATS, Permissions, Teams, User, user_key
 from reconciler.plan import AccountPlan, Plan, SeatImpact, Step
 from reconciler.steps import KINDS, Effect, StepType
@@ -157,7 +157,7 @@ def change_words(step: Step) -> str:
         return user_words(step.after.to_user())
     if effect is Effect.REMOVE and step.before is not None:
         return f"was {user_words(step.before.to_user())}"
-    before, after = step.before or Fields(), step.after or Fields()
+    before, after = step.before or NO_FIELDS, step.after or NO_FIELDS
     touched = step.kind.touched(after)
     changed = [f for f in touched if before.value(f) != after.value(f)] or list(touched)
     words = []
@@ -229,7 +229,7 @@ def dangers(step: Step, actor: str | None = None) -> tuple[str, ...]:
     left unmarked.
     """
     kind = step.kind
-    before, after = step.before or Fields(), step.after or Fields()
+    before, after = step.before or NO_FIELDS, step.after or NO_FIELDS
     found: list[str] = []
     if kind.effect is Effect.REMOVE:
         found.append("removes a user")

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from reconciler.fields import NAMES, Fields, as_fields
+from reconciler.fields import NAMES, NO_FIELDS, as_fields
 from reconciler.model import BASIC, PAID_SEATS, AccountState
 from reconciler.providers.base import Capabilities
 from reconciler.providers.hubspot.mapping import SeatNames
@@ -48,7 +48,7 @@ class HubSpotCapabilities(Capabilities):
     def executes(
         self, step_type: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
     ) -> bool:
-        was, will = as_fields(before) or Fields(), as_fields(after) or Fields()
+        was, will = as_fields(before) or NO_FIELDS, as_fields(after) or NO_FIELDS
         if step_type == StepType.CREATE_USER and will.permissions:
             return False
         if step_type == StepType.SET_ACCESS and will.access == BASIC:

@@ -27,7 +27,7 @@ from urllib.parse import quote
 import httpx
 
 from reconciler.errors import ProviderError
-from reconciler.fields import Fields
+from reconciler.fields import NO_FIELDS
 from reconciler.model import (
     PAID_SEATS,
     AccountState,
@@ -293,7 +293,7 @@ class HubSpotProvider:
                 recover=lambda: self._removed(account, credential, email),
             )
         else:
-            body = update_body(step.after or Fields(), directory, self.seats, account.id)
+            body = update_body(step.after or NO_FIELDS, directory, self.seats, account.id)
             self.client.request(
                 credential,
                 account.id,
