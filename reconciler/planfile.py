@@ -13,8 +13,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from reconciler.catalog import schemas_dir
 from reconciler.errors import PlanError, ReconcilerError
 from reconciler.plan import FORMAT_VERSION, Plan
@@ -72,6 +70,8 @@ def load_plan_file(path: str) -> Plan:
 
 def plan_schema_problem(data: Any) -> str | None:
     """The first way ``data`` breaks ``schemas/plan.schema.json``, as ``/pointer: message``."""
+    import jsonschema  # here: a tenth of a second to import, and only plan files need it
+
     schema = json.loads((schemas_dir() / "plan.schema.json").read_text(encoding="utf-8"))
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(schema).iter_errors(data)

@@ -7,6 +7,9 @@ reference implementation (0.10 s against 12.6 s at 1,000 x 50); only files it re
 which this module rewrites into one-line messages placed at the offending value
 (for an unknown key: at the key itself).
 
+``jsonschema`` is imported only when a file is rejected: importing it takes a
+tenth of a second, and a valid configuration never needs it.
+
 Every schema in ``schemas/`` is registered under its ``$id`` with both
 validators, so a schema may ``$ref`` another (the config schema references the
 permission catalogue) without any network access.
@@ -21,9 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any
 
-import jsonschema
 import jsonschema_rs
-from referencing import Registry, Resource
 
 from reconciler.catalog import schemas_dir
 from reconciler.config.characters import describe, first_unseen
@@ -112,10 +113,14 @@ def _fast_validator(name: str) -> Any:
 
 @cache
 def _reference_validator(name: str) -> Any:
+    import jsonschema
+    from referencing import Registry, Resource
+
     registry: Registry[Any] = Registry().with_resources(
         (uri, Resource.from_contents(schema)) for uri, schema in _resources()
     )
-    return _Draft202012(_schemas()[name], registry=registry)
+    draft = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+    return draft(_schemas()[name], registry=registry)
 
 
 def _pattern(
@@ -132,7 +137,9 @@ def _pattern(
     if len(instance) > schema.get("maxLength", len(instance)):
         return
     if _ecma_regex(pattern).search(instance) is None:
-        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+        from jsonschema import ValidationError
+
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 @cache
@@ -154,9 +161,6 @@ def _ecma_regex(pattern: str) -> re.Pattern[str]:
             continue
         out.append(char)
     return re.compile("".join(out))
-
-
-_Draft202012 = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
 
 
 def _diagnostics(document: LoadedDocument, error: Any) -> list[Diagnostic]:
