@@ -326,6 +326,16 @@ def test_user_level_reads_serve_ids_roles_teams_and_tokens(store: Store) -> None
     assert store.token("nope") is None
 
 
+def test_tokens_named_finds_the_tokens_among_any_number_of_values(store: Store) -> None:
+    token = store.token("pat-na1-test-4410021")
+    assert token is not None
+    # More values than SQLite takes in one statement: asked in parts.
+    values = {f"value {n}" for n in range(1200)} | {token.value, "", "nope"}
+    assert store.tokens_named(values) == {token.value: token}
+    assert store.tokens_named(["nope"]) == {}
+    assert store.tokens_named([]) == {}
+
+
 # -- steps that succeed ----------------------------------------------------------------
 
 NEW_USER = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -87,7 +87,9 @@ def require_account(tx: sqlite3.Connection, account_id: int) -> str:
 def read_state(tx: sqlite3.Connection, account_id: int, actor: str | None) -> AccountState:
     """The whole account, and (when ``actor`` is given) whether the actor has access to it."""
     name = require_account(tx, account_id)
-    rows = tx.execute("SELECT * FROM users WHERE account = ?", (account_id,)).fetchall()
+    rows = tx.execute(
+        f"SELECT {USER_COLUMNS} FROM users WHERE account = ?", (account_id,)
+    ).fetchall()
     users = {user.key: user for user in map(_user_of, rows)}
     access = "none" if actor is None else partner_access(tx, account_id, actor, users)
     return AccountState(
@@ -192,7 +194,13 @@ def role_of(row: sqlite3.Row) -> Role:
 
 
 def token_row(row: sqlite3.Row) -> TokenRow:
-    return TokenRow(str(row["value"]), int(row["account"]), tuple(json.loads(row["scopes"])))
+    return TokenRow(str(row["value"]), int(row["account"]), _scopes(row["scopes"]))
+
+
+@lru_cache(maxsize=256)
+def _scopes(text: str) -> tuple[str, ...]:
+    """A token's stored scopes: read on every request, and the same few lists each time."""
+    return tuple(json.loads(text))
 
 
 # -- access requests ------------------------------------------------------------------
@@ -234,16 +242,27 @@ def add_requests(tx: sqlite3.Connection, account_id: int, emails: Iterable[str])
 
 def find_user(tx: sqlite3.Connection, account_id: int, email: str) -> UserRow | None:
     row = tx.execute(
-        "SELECT * FROM users WHERE account = ? AND email_key = ?", (account_id, user_key(email))
+        f"SELECT {USER_COLUMNS} FROM users WHERE account = ? AND email_key = ?",
+        (account_id, user_key(email)),
     ).fetchone()
     return user_row(row) if row is not None else None
 
 
 def find_user_by_id(tx: sqlite3.Connection, account_id: int, user_id: int) -> UserRow | None:
     row = tx.execute(
-        "SELECT * FROM users WHERE account = ? AND id = ?", (account_id, user_id)
+        f"SELECT {USER_COLUMNS} FROM users WHERE account = ? AND id = ?", (account_id, user_id)
     ).fetchone()
     return user_row(row) if row is not None else None
+
+
+def users_page(tx: sqlite3.Connection, account_id: int, after: int, limit: int) -> list[UserRow]:
+    """The users by id after id ``after``, at most ``limit`` of them (-1: all)."""
+    require_account(tx, account_id)
+    rows = tx.execute(
+        f"SELECT {USER_COLUMNS} FROM users WHERE account = ? AND id > ? ORDER BY id LIMIT ?",
+        (account_id, after, limit),
+    )
+    return [user_row(r) for r in rows]
 
 
 def require_user(tx: sqlite3.Connection, account_id: int, user_id: int, verb: str) -> User:
@@ -254,26 +273,29 @@ def require_user(tx: sqlite3.Connection, account_id: int, user_id: int, verb: st
     return row.user
 
 
-def user_row(row: sqlite3.Row) -> UserRow:
-    return UserRow(
-        int(row["id"]),
-        int(row["account"]),
-        _user_of(row),
-        str(row["created_at"]),
-        str(row["updated_at"]),
-    )
+#: A user's columns, in the order :func:`user_row` reads them: by position, as a
+#: ``sqlite3.Row`` read by name compares the name with every column's.
+USER_COLUMNS = (
+    "id, account, email, access_kind, role, seat, first_name, last_name, primary_team, "
+    "secondary_teams, permissions_add, permissions_remove, created_at, updated_at"
+)
 
 
-def _user_of(row: sqlite3.Row) -> User:
-    kind = str(row["access_kind"])
+def user_row(row: Sequence[Any]) -> UserRow:
+    """A user read as :data:`USER_COLUMNS`."""
+    return UserRow(int(row[0]), int(row[1]), _user_of(row), str(row[12]), str(row[13]))
+
+
+def _user_of(row: Sequence[Any]) -> User:
+    kind = str(row[3])
     return User(
-        email=str(row["email"]),
-        access=_access(kind, row["role"] if kind == "role" else None),
-        seat=str(row["seat"]),
-        first_name=row["first_name"],
-        last_name=row["last_name"],
-        teams=_teams_of(row["primary_team"], row["secondary_teams"]),
-        permissions=_permissions(row["permissions_add"], row["permissions_remove"]),
+        email=str(row[2]),
+        access=_access(kind, row[4] if kind == "role" else None),
+        seat=str(row[5]),
+        first_name=row[6],
+        last_name=row[7],
+        teams=_teams_of(row[8], row[9]),
+        permissions=_permissions(row[10], row[11]),
     )
 
 

@@ -54,7 +54,7 @@ from reconciler.sandbox.rows import (
     seed_account,
     team_members,
     token_row,
-    user_row,
+    users_page,
 )
 from reconciler.sandbox.rules import (
     NOT_FOUND,
@@ -247,12 +247,7 @@ class Store:
         A page of users is read as a page: not the whole account each time.
         """
         with self._transaction() as tx:
-            require_account(tx, account_id)
-            rows = tx.execute(
-                "SELECT * FROM users WHERE account = ? AND id > ? ORDER BY id LIMIT ?",
-                (account_id, after, -1 if limit is None else limit),
-            ).fetchall()
-            return [user_row(r) for r in rows]
+            return users_page(tx, account_id, after, -1 if limit is None else limit)
 
     def team_members(self, account_id: int) -> list[tuple[int, str | None, tuple[str, ...]]]:
         with self._transaction() as tx:
@@ -296,14 +291,14 @@ class Store:
         rows = self._read("SELECT * FROM tokens WHERE value = ?", (value,))
         return token_row(rows[0]) if rows else None
 
-    def tokens_among(self, values: Collection[str]) -> set[str]:
-        """Which of ``values`` are tokens of the sandbox: the server's log asks once a request."""
-        found: set[str] = set()
+    def tokens_named(self, values: Collection[str]) -> dict[str, TokenRow]:
+        """Those of ``values`` that are tokens of the sandbox: the server asks once a request."""
+        found: dict[str, TokenRow] = {}
         ordered = sorted(values)
         for start in range(0, len(ordered), 500):  # SQLite's bound on parameters
             chunk = ordered[start : start + 500]
-            query = f"SELECT value FROM tokens WHERE value IN ({', '.join('?' * len(chunk))})"
-            found.update(str(row[0]) for row in self._read(query, chunk))
+            query = f"SELECT * FROM tokens WHERE value IN ({', '.join('?' * len(chunk))})"
+            found.update((row.value, row) for row in map(token_row, self._read(query, chunk)))
         return found
 
     def _read(self, query: str, params: Sequence[Any]) -> list[sqlite3.Row]:

@@ -207,10 +207,12 @@ class Endpoints:
         key = body.get("tokenKey")
         if not isinstance(key, str) or not key:
             raise invalid("tokenKey is required", "tokenKey", "REQUIRED_FIELD")
-        token = self.store.token(key)
+        # Most often the request's own token, which the gate has looked up already.
+        gate = _token(request)
+        token = gate if key == gate.value else self.store.token(key)
         if token is None:
             raise not_found("No private app has this access token")
-        actor = self._actor(token)
+        actor = self.settings.actor  # the actor's row if it is a user of the account
         row = self.store.get_user_by_email(token.account, actor) if actor else None
         return JSONResponse(
             {

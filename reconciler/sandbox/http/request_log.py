@@ -67,31 +67,51 @@ class LoggedRequest:
         return dataclasses.asdict(self)
 
 
-class RequestLog:
-    """Appended to by the server's event loop, read from any thread.
+class Target:
+    """What a request names: its method, path and query, and each part of them decoded.
 
-    ``tokens_among``: which of some values are tokens of the sandbox, to keep
-    them out. Asked once a request, for every path segment and query part.
+    The parts are the path's segments and the query's names and values. Which of
+    them (or of their decoded forms) are tokens of the sandbox is asked once a
+    request, by the server's gate, together with the request's own token.
     """
 
-    def __init__(
-        self,
-        tokens_among: Callable[[Collection[str]], Collection[str]] = lambda values: (),
-        limit: int = MAX_ENTRIES,
-    ) -> None:
-        self._tokens_among = tokens_among
+    def __init__(self, scope: Scope) -> None:
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.query: str = scope.get("query_string", b"").decode("latin-1")
+        parts = set(self.path.split("/"))
+        for pair in self.query.split("&") if self.query else ():
+            name, _, value = pair.partition("=")
+            parts.update((name, value))
+        self.decoded = {text: _decoded(text) for text in parts if text}
+
+    def texts(self) -> set[str]:
+        """Every part and its decoded form: what must be checked against the tokens."""
+        return {*self.decoded, *self.decoded.values()}
+
+
+class RequestLog:
+    """Appended to by the server's event loop, read from any thread."""
+
+    def __init__(self, limit: int = MAX_ENTRIES) -> None:
         self._entries: deque[LoggedRequest] = deque(maxlen=limit)
         self._discarded = 0
         self._lock = threading.Lock()
 
-    def record(self, scope: Scope, status: int, account: int | None, dropped: bool = False) -> None:
-        query = scope.get("query_string", b"").decode("latin-1")
-        path = scope["path"]
-        secret = self._secrets(path, query)
+    def record(
+        self,
+        target: Target,
+        tokens: Collection[str],
+        status: int,
+        account: int | None,
+        dropped: bool = False,
+    ) -> None:
+        """Keep one request; ``tokens``: which of ``target.texts()`` are tokens of the sandbox."""
+        secret = self._secrets(target, tokens)
         entry = LoggedRequest(
-            scope["method"],
-            self.scrub_path(path, secret),
-            self.scrub_query(query, secret),
+            target.method,
+            self.scrub_path(target.path, secret),
+            self.scrub_query(target.query, secret),
             status,
             account,
             dropped,
@@ -139,17 +159,9 @@ class RequestLog:
         """The (decoded) path with every segment that is or holds a token replaced."""
         return "/".join(REDACTED if secret(s) else s for s in path.split("/"))
 
-    def _secrets(self, path: str, query: str) -> Callable[[str], bool]:
-        """Whether a part of this path or query is secret: token-shaped, or a token.
-
-        Which parts are tokens is asked once, for all of them and their decoded forms.
-        """
-        parts = set(path.split("/"))
-        for pair in query.split("&") if query else ():
-            name, _, value = pair.partition("=")
-            parts.update((name, value))
-        decoded = {text: _decoded(text) for text in parts if text}
-        tokens = set(self._tokens_among({*decoded, *decoded.values()})) if decoded else set()
+    def _secrets(self, target: Target, tokens: Collection[str]) -> Callable[[str], bool]:
+        """Whether a part of this path or query is secret: token-shaped, or a token."""
+        decoded = target.decoded
 
         def secret(text: str) -> bool:
             """For a part of this path or query (the only texts it is asked about)."""

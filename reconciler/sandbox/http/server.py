@@ -60,7 +60,7 @@ from reconciler.sandbox.http.errors import (
 )
 from reconciler.sandbox.http.faults import FaultInjector, drop_connection
 from reconciler.sandbox.http.ratelimit import Limiter
-from reconciler.sandbox.http.request_log import LoggedRequest, RequestLog
+from reconciler.sandbox.http.request_log import LoggedRequest, RequestLog, Target
 from reconciler.sandbox.http.settings import ServerSettings
 from reconciler.sandbox.rows import TokenRow
 from reconciler.sandbox.store import Store
@@ -85,10 +85,7 @@ class SandboxAPI:
         self._faults = FaultInjector(
             self.settings.faults, with_retry_after=self.settings.limits.retry_after
         )
-        self._log = RequestLog(
-            tokens_among=store.tokens_among,
-            limit=self.settings.request_log_size,
-        )
+        self._log = RequestLog(limit=self.settings.request_log_size)
         admin = Route(ADMIN_PREFIX + "requests", self._admin_requests, methods=["GET", "DELETE"])
         self.app = Starlette(
             routes=[*Endpoints(store, self.settings).routes(), admin],
@@ -116,23 +113,18 @@ class SandboxAPI:
             return
         receive = self._limited(receive)
         if scope["path"].startswith(ADMIN_PREFIX):
-            # The log shows every account's calls: any token of the sandbox, no
-            # rate limit, no faults, and not logged itself.
-            try:
-                self._authenticate(scope)
-            except ApiError as exc:
-                await exc.response()(scope, receive, send)
-                return
-            await self.app(scope, receive, send)
+            await self._admin(scope, receive, send)
             return
         method = scope["method"]
         latency = self._faults.latency(method, scope["path"])
         if latency > 0:
             await asyncio.sleep(latency)
+        target = Target(scope)
+        token, tokens = self._tokens(scope, target)
         headers: dict[str, str] = {}
-        token: TokenRow | None = None
         try:
-            token = self._authenticate(scope)
+            if token is None:
+                raise unauthenticated()
             admission = self._limiter.admit(
                 token.value, token.account, self.settings.zone(token.account)
             )
@@ -146,7 +138,7 @@ class SandboxAPI:
         except ApiError as exc:
             response = exc.response()
             response.headers.update(headers)
-            self._log.record(scope, response.status_code, token.account if token else None)
+            self._log.record(target, tokens, response.status_code, token.account if token else None)
             await response(scope, receive, send)
             return
         drop = self._faults.drop(method, scope["path"])
@@ -155,10 +147,10 @@ class SandboxAPI:
             scope[TOKEN_KEY] = token
             messages = await self._handle(scope, receive)
             if not messages:  # the client left before its answer
-                self._log.record(scope, 0, token.account)
+                self._log.record(target, tokens, 0, token.account)
                 return
         if drop is not None:
-            self._log.record(scope, 0, token.account, dropped=True)
+            self._log.record(target, tokens, 0, token.account, dropped=True)
             await drop_connection(send, receive)
             return
         extra = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
@@ -167,9 +159,27 @@ class SandboxAPI:
                 messages[index] = {**message, "headers": [*message.get("headers", []), *extra]}
                 # Logged before the answer leaves, so a client that has its answer
                 # always finds its request in the log.
-                self._log.record(scope, int(message["status"]), token.account)
+                self._log.record(target, tokens, int(message["status"]), token.account)
         for message in messages:
             await send(message)
+
+    async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The log shows every account's calls: any token of the sandbox, no rate limit,
+        no faults, and not logged itself."""
+        try:
+            self._authenticate(scope)
+        except ApiError as exc:
+            await exc.response()(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _tokens(self, scope: Scope, target: Target) -> tuple[TokenRow | None, dict[str, TokenRow]]:
+        """The request's token, and which parts of its path and query are tokens (for the log
+        to keep out): one look-up a request."""
+        bearer = _bearer(scope)
+        texts = target.texts()
+        tokens = self.store.tokens_named(texts if bearer is None else texts | {bearer})
+        return (tokens.get(bearer) if bearer is not None else None), tokens
 
     async def _handle(self, scope: Scope, receive: Receive) -> list[Message]:
         """The app's answer to a request that passed the gate, held back to be sent later."""
@@ -235,15 +245,21 @@ class SandboxAPI:
         return limited
 
     def _authenticate(self, scope: Scope) -> TokenRow:
-        header = ""
-        for name, value in scope.get("headers", []):
-            if name == b"authorization":
-                header = value.decode("latin-1")
-        scheme, _, value = header.partition(" ")
-        token = self.store.token(value.strip()) if scheme.lower() == "bearer" and value else None
+        bearer = _bearer(scope)
+        token = self.store.token(bearer) if bearer is not None else None
         if token is None:
             raise unauthenticated()
         return token
+
+
+def _bearer(scope: Scope) -> str | None:
+    """The token of the request's (last) ``Authorization: Bearer`` header, if it has one."""
+    header = ""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            header = value.decode("latin-1")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value else None
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

@@ -56,17 +56,20 @@ class Names:
 
 def user_json(row: UserRow, names: Names, api: ApiVersion) -> dict[str, Any]:
     user = row.user
+    kind = user.access.kind
     role_id: str | None = None
-    if user.access.kind == "role":
+    if kind == "role":
         role_id = names.role_ids.get(user.access.role or "")
-    elif user.access.kind == "partner_admin":
+    elif kind == "partner_admin":
         role_id = PARTNER_ADMIN_ROLE_ID
+    primary, secondary = user.teams.primary, user.teams.secondary
+    team_ids = names.team_ids
     data: dict[str, Any] = {
         "id": str(row.id),
         "email": user.email,
         "roleIds": [role_id] if role_id else [],
-        "superAdmin": user.access.kind == "super_admin",
-        "secondaryTeamIds": [names.team_ids[t] for t in user.teams.secondary],
+        "superAdmin": kind == "super_admin",
+        "secondaryTeamIds": [team_ids[t] for t in secondary] if secondary else [],
         "sendWelcomeEmail": False,
     }
     if api.has_seats:
@@ -74,8 +77,8 @@ def user_json(row: UserRow, names: Names, api: ApiVersion) -> dict[str, Any]:
         data["seatNames"] = [names.seat_names.get(seat, seat)] if seat != "none" else []
     if role_id:
         data["roleId"] = role_id
-    if user.teams.primary:
-        data["primaryTeamId"] = names.team_ids[user.teams.primary]
+    if primary:
+        data["primaryTeamId"] = team_ids[primary]
     data["firstName"] = user.first_name
     data["lastName"] = user.last_name
     return data
