@@ -163,18 +163,21 @@ def diff_account(desired: DesiredAccount, current: AccountState) -> list[UserCha
     for key in sorted(desired.users.keys() | current.users.keys()):
         want = desired.users.get(key)
         have = current.users.get(key)
-        source = str(want.source) if want is not None and want.source is not None else None
         if want is None:
             assert have is not None
             changes.append(UserChange(key, UNMANAGED, have, None, reason="not in the config"))
         elif want.state == "absent":
             if have is not None:
                 why = LEAVER_REASON if want.origin == LEAVERS else "state: absent"
-                changes.append(UserChange(key, REMOVE, have, None, source=source, reason=why))
+                changes.append(
+                    UserChange(key, REMOVE, have, None, source=_source(want), reason=why)
+                )
         elif have is None:
             target = desired_target(desired, key, None, current.unknown)
             changes.append(
-                UserChange(key, CREATE, None, target, FIELDS, source, "declared in the config")
+                UserChange(
+                    key, CREATE, None, target, FIELDS, _source(want), "declared in the config"
+                )
             )
         elif matches(want, have):
             # Every configured value is already there: desired_target would change nothing.
@@ -184,6 +187,13 @@ def diff_account(desired: DesiredAccount, current: AccountState) -> list[UserCha
             fields = changed_fields(have, target)
             if fields:
                 changes.append(
-                    UserChange(key, UPDATE, have, target, fields, source, "differs from the config")
+                    UserChange(
+                        key, UPDATE, have, target, fields, _source(want), "differs from the config"
+                    )
                 )
     return changes
+
+
+def _source(want: DesiredUser) -> str | None:
+    """Where the config declares the user, for the steps it leads to."""
+    return str(want.source) if want.source is not None else None
