@@ -118,7 +118,7 @@ def plan_command(
     parallelism: int | None,
 ) -> None:
     """Read current state, diff, and print the ordered plan. Changes nothing."""
-    with gc_paused():  # see planned()
+    with gc_paused():  # millions of objects, no cycles worth collecting (reconciler.collector)
         config = load_config(path)
         with open_provider(config, parallelism) as provider:
             echo_provider_warnings(provider)
