@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,14 @@ from tests.served import Fleet, bulk_fleet  # noqa: E402
 
 
 def start_server(
-    config: Path, rate: int, window_ms: int, latency: float = 0.0
+    config: Path, rate: int, window_ms: int, latency: float = 0.0, under: Sequence[str] = ()
 ) -> tuple[subprocess.Popen[str], str]:
+    """``sandbox serve`` in its own process, and its URL once it serves.
+
+    ``under``: a command to run it under (valgrind); its stderr is then kept for the caller.
+    """
     command = [
+        *under,
         sys.executable,
         "-m",
         "reconciler",
@@ -78,7 +84,8 @@ def start_server(
         "--latency",
         str(latency),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    stderr = subprocess.PIPE if under else None
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line.startswith("serving on "):

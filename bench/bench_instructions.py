@@ -136,7 +136,7 @@ def wire_client(plans: int) -> None:
 def served_requests(plan: bool) -> tuple[int, int]:
     """``sandbox serve`` under valgrind: its instructions, and the requests it logged."""
     import httpx
-    from bench_hubspot import wide_fleet
+    from bench_hubspot import start_server, wide_fleet
 
     from reconciler.engine import make_plan
     from reconciler.providers.hubspot.provider import HubSpotProvider
@@ -144,17 +144,7 @@ def served_requests(plan: bool) -> tuple[int, int]:
     with tempfile.TemporaryDirectory() as tmp:
         files = wide_fleet(ACCOUNTS, USERS).write(Path(tmp) / "fleet")
         os.environ.update(files.environment())
-        serve = [sys.executable, "-m", "reconciler", "sandbox", "serve", str(files.served)]
-        command = valgrind([*serve, "--port", "0", "--rate-limit", "100000"])
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        assert process.stdout is not None and process.stderr is not None
-        line = process.stdout.readline()
-        if not line.startswith("serving on "):
-            process.kill()
-            raise SystemExit(f"the server did not start: {line!r} {process.stderr.read()[-2000:]}")
-        url = line.removeprefix("serving on ").strip()
+        process, url = start_server(files.served, 100_000, 10_000, under=VALGRIND)
         admin = {"Authorization": f"Bearer {next(iter(files.environment().values()))}"}
         if plan:
             config = files.hubspot_config(url)
@@ -175,12 +165,11 @@ def measure(kind: str) -> dict[str, Any]:
         base, _ = served_requests(plan=False)
         total, requests = served_requests(plan=True)
         return {"per": "request", "units": requests, "instructions": (total - base) // requests}
-    if kind == "wire_client":
-        units, per, base, work = ACCOUNTS, "account", counted(kind, 0), counted(kind, 1)
-    else:
-        units = len(corpus_files()) if kind == "parse" else ACCOUNTS
-        per = "file" if kind == "parse" else "account"
-        base, work = counted(kind, 0), counted(kind, 1 if kind == "check" else units)
+    # A child's n counts files parsed or accounts planned; for check and the wire client,
+    # whole runs over every account.
+    per, units = ("file", len(corpus_files())) if kind == "parse" else ("account", ACCOUNTS)
+    n = units if kind in ("parse", "plan") else 1
+    base, work = counted(kind, 0), counted(kind, n)
     return {"per": per, "units": units, "instructions": (work - base) // units}
 
 
