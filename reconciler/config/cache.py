@@ -126,6 +126,8 @@ class ParseCache:
                 (name.hex(), document.data, pointers, places.tobytes())
             )
         index, self._index = self._index or {}, None
+        # Rewritten when this run used other entries than the pack holds, or parsed one
+        # anew that the pack holds but could not give back (a damaged record, mended).
         if self._used.keys() != index.keys() or len(self._used) > len(set(self.hits.values())):
             self._write()
         self._used = {}
