@@ -294,15 +294,20 @@ class DesiredUser:
     def origin(self) -> str:
         """Where the config declares this user: an account, ``partner.users`` or ``partner.leavers``."""
         pointer = self.source.pointer if self.source is not None else ""
-        for origin in (PARTNER_USERS, LEAVERS):
-            if pointer.startswith("/" + origin.replace(".", "/") + "/"):
-                return origin
+        if pointer.startswith("/partner/"):
+            for origin, prefix in _ORIGIN_PREFIXES:
+                if pointer.startswith(prefix):
+                    return origin
         return "accounts"
 
 
 #: The fleet-wide blocks of ``partner``: people every account gets, people no account keeps.
 PARTNER_USERS = "partner.users"
 LEAVERS = "partner.leavers"
+#: Each fleet-wide block, and how the pointers to its users begin.
+_ORIGIN_PREFIXES = tuple(
+    (key, "/" + key.replace(".", "/") + "/") for key in (PARTNER_USERS, LEAVERS)
+)
 #: The reason of a step that removes a leaver; plans group these under "offboarding".
 LEAVER_REASON = "leaver (partner.leavers)"
 

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.config.cache import SWITCH as CACHE_SWITCH
-from reconciler.config.pool import SWITCH
+from reconciler.config.pool import SWITCH, beside, start_method
 from reconciler.config.positions import PackedPositions, pack_positions
 from reconciler.engine import apply_plan, make_plan, open_provider
 from reconciler.render.report import report_lines
@@ -119,6 +119,33 @@ def test_packed_positions_equal_the_positions_they_pack() -> None:
     # A key holding the separator cannot be packed: the dict stays as it is.
     odd = {"": (1, 1, 1, 1), "/a\0b": (2, 1, 2, 1)}
     assert pack_positions(odd) is odd
+
+
+def _in_child(parent: int) -> bool:
+    return os.getpid() != parent
+
+
+@pytest.mark.skipif(start_method() != "fork", reason="checks run beside only in a forked child")
+def test_work_beside_gives_its_result_or_runs_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child's answer, else the work again here: the same result, or the same exception."""
+    monkeypatch.setenv(SWITCH, "1")
+    parent = os.getpid()
+    assert beside(lambda: (_in_child(parent), [3, "x"]), 2)() == (True, [3, "x"])
+
+    def dies() -> str:
+        if _in_child(parent):
+            os._exit(3)
+        return "here"
+
+    def unpicklable() -> object:
+        return (lambda: None) if _in_child(parent) else "here"
+
+    assert beside(dies, 2)() == "here"
+    assert beside(unpicklable, 2)() == "here"
+    with pytest.raises(ZeroDivisionError):
+        beside(lambda: 1 // 0, 2)()
+    monkeypatch.setenv(SWITCH, "0")  # not worth a process: runs here, when asked
+    assert beside(lambda: _in_child(parent), 2)() is False
 
 
 def _apply(files: FleetFiles, parallelism: int) -> tuple[list[str], object]:

@@ -27,8 +27,14 @@ from reconciler.config.desired import build_config
 from reconciler.config.files import find_yaml_files
 from reconciler.config.fleet import check_fleet, check_prices
 from reconciler.config.loader import LoadedDocument
-from reconciler.config.pool import parse_files
-from reconciler.config.rules import check_lookalikes, check_rules, check_whole, collect
+from reconciler.config.pool import beside, parse_files
+from reconciler.config.rules import (
+    Declarations,
+    check_lookalikes,
+    check_rules,
+    check_whole,
+    collect,
+)
 from reconciler.config.schema import validate_documents
 from reconciler.config.secrets import find_secrets
 from reconciler.errors import ConfigError, Diagnostic
@@ -101,17 +107,36 @@ def _check(root: str, warn: bool) -> Validation:
         # Whose employees the rules should judge by is unknown: every verdict would be a
         # guess. The second `partner` is reported alone, beside the files' own problems.
         return Validation(None, sorted(set(diagnostics)), files)
+    complete = all_loaded and not invalid  # else a missing block may be in a failed file
+    if diagnostics:
+        found_later, warnings = _judge(found, root, complete, warn)
+        return Validation(None, sorted(set(diagnostics + found_later)), files, warnings)
+    # Judging a large config runs in a child while this process builds the config, which
+    # it keeps only if the judgement finds no problem (it may fail on what a rule refuses).
+    judged = beside(lambda: _judge(found, root, complete, warn), len(documents))
+    try:
+        config: Config | None = build_config(found, files, root)
+    except Exception:
+        config = None
+    diagnostics, warnings = judged()
+    if diagnostics:
+        return Validation(None, sorted(set(diagnostics)), files, warnings)
+    if config is None:  # built again, to raise what failed
+        config = build_config(found, files, root)
+    return Validation(config, [], files, warnings)
+
+
+def _judge(
+    found: Declarations, root: str, complete: bool, warn: bool
+) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """The business rules' problems, and the warnings when ``warn``."""
     forbidden = load_catalogue().partner_admin_forbidden
-    diagnostics.extend(check_rules(found, forbidden))
-    # Else the missing block, or account, may be in a file that failed.
-    complete = all_loaded and not invalid
+    diagnostics = check_rules(found, forbidden)
     if complete:
         diagnostics.extend(check_whole(found, root))
     diagnostics.extend(check_fleet(found, forbidden, complete))
     warnings = sorted(set(check_lookalikes(found) + check_prices(found))) if warn else []
-    if diagnostics:
-        return Validation(None, sorted(set(diagnostics)), files, warnings)
-    return Validation(build_config(found, files, root), [], files, warnings)
+    return diagnostics, warnings
 
 
 def _read(

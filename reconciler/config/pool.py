@@ -35,10 +35,12 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
 
 from reconciler.config.loader import LoadedDocument, read_document
 from reconciler.config.positions import pack_positions
@@ -53,6 +55,7 @@ MIN_FILES = 64
 SLICES_PER_WORKER = 4
 
 Parsed = tuple[LoadedDocument | None, list[Diagnostic]]
+T = TypeVar("T")
 
 
 def parse_files(files: Sequence[str]) -> list[Parsed]:
@@ -143,3 +146,51 @@ def _parse_slice(files: list[str]) -> list[Parsed]:
             document = replace(document, positions=pack_positions(document.positions))
         parsed.append((document, problems))
     return parsed
+
+
+def beside(work: Callable[[], T], files: int) -> Callable[[], T]:
+    """Start ``work`` in a forked process now; the callable returned waits for its result.
+
+    For checks of a large configuration that this process would otherwise run after
+    its own work, one after the other: the child inherits everything parsed (``fork``)
+    and sends back only what ``work`` returns (pickled, so it must be picklable).
+    Where forking is unsafe or not worth it (see :func:`pool_size`), or the child
+    fails in any way, ``work`` runs here when its result is asked for: the same result,
+    later, and any exception it raises raised here.
+    """
+    if pool_size(files) < 2 or start_method() != "fork":
+        return work
+    context = multiprocessing.get_context("fork")
+    for stream in (sys.stdout, sys.stderr):  # else the child would write it out again
+        stream.flush()
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_serve, args=(work, sender, os.getpid()), daemon=True)
+    try:
+        child.start()
+    except OSError:
+        return work
+    finally:
+        sender.close()
+
+    def result() -> T:
+        try:
+            done, value = receiver.recv()
+        except (EOFError, OSError):
+            done, value = False, None  # the child died before it could answer
+        finally:
+            receiver.close()
+            child.join()
+        return value if done else work()
+
+    return result
+
+
+def _serve(work: Callable[[], Any], sender: Connection, parent: int) -> None:
+    """In the child: ``work``'s result, or word that it failed (to be run again, there)."""
+    start_worker(parent)
+    try:
+        answer = (True, work())
+    except BaseException:
+        answer = (False, None)
+    sender.send(answer)
+    sender.close()
