@@ -39,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from generate import generate  # noqa: E402
+from installed import compile_package  # noqa: E402
 
 # Runs the measured command as its own child, so the peak memory reported is its own.
 WRAP = """
@@ -180,7 +181,11 @@ def memory(sizes: str, drift: float, reuse: bool, out: Path, done: str) -> dict[
 
 
 def reconciler(cache: Path, *args: str | Path) -> list[str]:
-    """``reconciler ARGS...`` with its parse cache in ``cache``, not the user's."""
+    """``reconciler ARGS...`` with its parse cache in ``cache``, not the user's.
+
+    The package is compiled first, as an installed one is (:mod:`installed`).
+    """
+    compile_package()
     return ["env", f"RECONCILER_CACHE_DIR={cache}", sys.executable, "-m", "reconciler"] + [
         str(arg) for arg in args
     ]

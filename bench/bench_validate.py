@@ -35,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from generate import generate  # noqa: E402
+from installed import compile_package  # noqa: E402
 
 from reconciler.config import load_config  # noqa: E402
 
@@ -56,6 +57,7 @@ def timed(action: Callable[[], Any], repeat: int) -> list[float]:
 
 
 def run_cli(directory: Path) -> None:
+    compile_package()  # as an installed package is: start-up without compiling
     command = [sys.executable, "-m", "reconciler", "validate", str(directory)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
