@@ -329,11 +329,31 @@ def test_user_level_reads_serve_ids_roles_teams_and_tokens(store: Store) -> None
 def test_tokens_named_finds_the_tokens_among_any_number_of_values(store: Store) -> None:
     token = store.token("pat-na1-test-4410021")
     assert token is not None
-    # More values than SQLite takes in one statement: asked in parts.
     values = {f"value {n}" for n in range(1200)} | {token.value, "", "nope"}
     assert store.tokens_named(values) == {token.value: token}
     assert store.tokens_named(["nope"]) == {}
     assert store.tokens_named([]) == {}
+
+
+def with_token(value: str, scopes: list[str]) -> dict[str, Any]:
+    snapshot = copy.deepcopy(SNAPSHOT)
+    snapshot["accounts"][0]["tokens"] = [{"value": value, "scopes": scopes}]
+    return snapshot
+
+
+def test_tokens_are_read_again_once_the_sandbox_changes(store: Store, tmp_path: Path) -> None:
+    """The tokens are kept between requests; a seed here or by another connection (another
+    thread, another process) is seen at the next look-up all the same."""
+    old = "pat-na1-test-4410021"
+    assert set(store.tokens_named([old, "pat-na1-new"])) == {old}
+    store.seed(with_token("pat-na1-new", ["settings.users.read"]), PARTNER)
+    assert set(store.tokens_named([old, "pat-na1-new"])) == {"pat-na1-new"}
+    with Store(tmp_path / "nested" / "sandbox.db") as other:
+        other.seed(with_token("pat-na1-other", ["settings.users.write"]), PARTNER)
+    found = store.tokens_named([old, "pat-na1-new", "pat-na1-other"])
+    assert list(found) == ["pat-na1-other"]
+    assert found["pat-na1-other"].scopes == ("settings.users.write",)
+    assert store.token("pat-na1-new") is None
 
 
 # -- steps that succeed ----------------------------------------------------------------

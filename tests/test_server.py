@@ -221,6 +221,23 @@ def test_users_have_hubspots_shape(server: ServedSandbox) -> None:
     assert beta_partner_admin == {**partner_admin, "seatNames": ["Partner Seat"]}
 
 
+def test_a_teams_members_are_listed_by_id(tmp_path: Path) -> None:
+    data = snapshot(staff=12)
+    for n, user in enumerate(data["accounts"][0]["users"][3:]):
+        user["teams"] = {"primary": "Sales", "secondary": ["Support"] if n % 2 else []}
+    with Store(tmp_path / "sandbox.db") as store:
+        store.seed(data, PARTNER)
+        with served(store) as server, client(server) as http:
+            teams = {t["name"]: t for t in http.get(f"{USERS}teams").json()["results"]}
+            users = http.get(USERS).json()["results"]
+    sales = [u["id"] for u in users if u.get("primaryTeamId") == teams["Sales"]["id"]]
+    support = [u["id"] for u in users if teams["Support"]["id"] in u["secondaryTeamIds"]]
+    assert teams["Sales"]["userIds"] == sales
+    assert teams["Support"]["secondaryUserIds"] == support
+    # By id as a number: "9" before "10".
+    assert len(sales) == 13 and sales == sorted(sales, key=int) != sorted(sales)
+
+
 @pytest.mark.parametrize("name", ["v3", "2026-03", "2026-09-beta"])
 def test_each_version_lists_users_with_exactly_its_documented_fields(
     server: ServedSandbox, name: str
@@ -566,6 +583,7 @@ def test_unknown_paths_and_methods_answer_in_hubspots_shape(server: ServedSandbo
         hubspot_error(http.get("/crm/v3/objects/contacts"), 404, "OBJECT_NOT_FOUND")
         hubspot_error(http.patch(USERS), 405, "VALIDATION_ERROR")
         hubspot_error(http.get(f"{USERS}1?idProperty=NAME"), 400, "VALIDATION_ERROR")
+        hubspot_error(http.get(f"{USERS}1?idProperty="), 400, "VALIDATION_ERROR")
         hubspot_error(http.patch(f"{BETA}/3"), 405, "VALIDATION_ERROR")
         # The seats list is only in 2026-09-beta: elsewhere "seats" is no user.
         hubspot_error(http.get(f"{USERS}seats"), 404, "OBJECT_NOT_FOUND")
@@ -732,6 +750,17 @@ def test_the_daily_limit_is_per_account_and_resets_at_its_local_midnight() -> No
     # Past midnight in America/New_York (05:00 UTC the next day): that account's day starts too.
     wall.instant = datetime(2026, 12, 2, 5, 0, 1, tzinfo=UTC)
     assert limiter.admit("token-c", 2, eastern).refusal is None
+
+
+def test_the_secondly_headers_count_the_requests_of_the_last_second() -> None:
+    ticks = iter([0.0, 0.4, 0.9, 1.5, 3.0])
+    # 20 per 2 s: 10 a second.
+    limiter = Limiter(RateLimits(max_requests=20, interval_ms=2_000), clock=lambda: next(ticks))
+    answers = [limiter.admit("token", 1, UTC).headers for _ in range(5)]
+    assert {a["X-HubSpot-RateLimit-Secondly"] for a in answers} == {"10"}
+    left = [a["X-HubSpot-RateLimit-Secondly-Remaining"] for a in answers]
+    assert left == ["9", "8", "7", "8", "9"]
+    assert [a["X-HubSpot-RateLimit-Remaining"] for a in answers] == ["19", "18", "17", "16", "18"]
 
 
 def test_the_daily_retry_after_counts_real_seconds_across_a_dst_change() -> None:

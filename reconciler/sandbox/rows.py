@@ -294,7 +294,7 @@ def _user_of(row: Sequence[Any]) -> User:
         seat=str(row[5]),
         first_name=row[6],
         last_name=row[7],
-        teams=_teams_of(row[8], row[9]),
+        teams=teams_of(row[8], row[9]),
         permissions=_permissions(row[10], row[11]),
     )
 
@@ -309,7 +309,8 @@ def _access(kind: str, role: str | None) -> Access:
 
 
 @lru_cache(maxsize=4096)
-def _teams_of(primary: str | None, secondary: str) -> Teams:
+def teams_of(primary: str | None, secondary: str) -> Teams:
+    """Teams as stored: a primary team's name and the secondary teams' as a JSON list."""
     return Teams(primary, tuple(_strings(secondary)))
 
 

@@ -20,8 +20,8 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -96,6 +96,7 @@ class Store:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._writes = 0  # write transactions begun: what the kept tokens were read after
         self.catalogue: Catalogue = load_catalogue()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -148,6 +149,8 @@ class Store:
     def _transaction(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
         """One transaction; database errors become SandboxError, anything raised rolls back."""
         conn = self._connection()
+        if immediate:
+            self._writes += 1
         try:
             conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             try:
@@ -288,28 +291,36 @@ class Store:
             return [token_row(r) for r in rows]
 
     def token(self, value: str) -> TokenRow | None:
-        rows = self._read("SELECT * FROM tokens WHERE value = ?", (value,))
-        return token_row(rows[0]) if rows else None
+        return self._tokens().get(value)
 
     def tokens_named(self, values: Collection[str]) -> dict[str, TokenRow]:
         """Those of ``values`` that are tokens of the sandbox: the server asks once a request."""
-        found: dict[str, TokenRow] = {}
-        ordered = sorted(values)
-        for start in range(0, len(ordered), 500):  # SQLite's bound on parameters
-            chunk = ordered[start : start + 500]
-            query = f"SELECT * FROM tokens WHERE value IN ({', '.join('?' * len(chunk))})"
-            found.update((row.value, row) for row in map(token_row, self._read(query, chunk)))
-        return found
+        tokens = self._tokens()
+        return {value: tokens[value] for value in values if value in tokens}
 
-    def _read(self, query: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+    def _tokens(self) -> dict[str, TokenRow]:
+        """Every token, read again only after the database changed: ``PRAGMA data_version``
+        moves when another connection commits, ``_writes`` when this store writes."""
+        version = (self.read("PRAGMA data_version")[0][0], self._writes)
+        kept: tuple[object, dict[str, TokenRow]] | None = getattr(self._local, "tokens", None)
+        if kept is None or kept[0] != version:
+            rows = self.read("SELECT * FROM tokens")
+            kept = self._local.tokens = (version, {r["value"]: token_row(r) for r in rows})
+        return kept[1]
+
+    def read(self, query: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """The rows of one statement: atomic by itself, so no explicit transaction around it.
 
-        The server asks for tokens on every request; BEGIN and COMMIT would treble the cost.
+        The server reads this way on every request; BEGIN and COMMIT would treble the cost.
         """
         try:
             return self._connection().execute(query, params).fetchall()
         except sqlite3.Error as exc:
             raise SandboxError(f"sandbox database {self.path}: {exc}") from exc
+
+    def reading(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One read transaction, for a reader of several statements that must agree."""
+        return self._transaction()
 
     def journal(self, account_id: int | None = None) -> list[dict[str, Any]]:
         """Every write attempted, oldest first: what, by whom, and whether it was refused."""
@@ -397,19 +408,9 @@ class Store:
 
     def _log(self, tx: sqlite3.Connection, entry: _Entry, outcome: str, message: str) -> None:
         tx.execute(
-            "INSERT INTO journal (time, account, step_id, step_type, user, actor, channel, "
+            "INSERT INTO journal (time, account, step_type, user, actor, step_id, channel, "
             "outcome, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                now(),
-                entry.account,
-                entry.step_id,
-                entry.step_type,
-                entry.user,
-                entry.actor,
-                entry.channel,
-                outcome,
-                message,
-            ),
+            (now(), *astuple(entry), outcome, message),  # the columns in _Entry's order
         )
 
     def _perform(self, tx: sqlite3.Connection, step: Step, actor: str) -> str:

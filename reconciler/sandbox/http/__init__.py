@@ -2,7 +2,9 @@
 
 ``server``: the ASGI gate every request passes (token, rate limits, faults,
 request log) and the means to run it; ``settings``: what it runs with;
-``endpoints``: the routes, over :class:`~reconciler.sandbox.store.Store`;
+``routing``: which endpoint answers a request; ``endpoints``: the routes, over
+:class:`~reconciler.sandbox.store.Store` (``reads``: what they read of it);
 ``shapes``: HubSpot's JSON for a user, names and scopes; ``errors``: HubSpot's
-error bodies; ``ratelimit``, ``faults``, ``request_log``: the gate's parts.
+error bodies; ``answer``: what leaves; ``ratelimit``, ``faults``,
+``request_log``: the gate's parts.
 """

@@ -19,17 +19,20 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-from starlette.convertors import Convertor, register_url_convertor
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-
 from reconciler.model import PAID_SEATS, User
 from reconciler.providers.hubspot.versions import (
     BILLING_WRITE_SCOPE,
     TOKEN_INFO,
     VERSIONS,
     ApiVersion,
+)
+from reconciler.sandbox.http import reads
+from reconciler.sandbox.http.answer import (
+    Answer,
+    body_answer,
+    empty_answer,
+    encode_json,
+    json_answer,
 )
 from reconciler.sandbox.http.errors import (
     ApiError,
@@ -38,6 +41,7 @@ from reconciler.sandbox.http.errors import (
     not_found,
     refused,
 )
+from reconciler.sandbox.http.routing import Call, Route, route
 from reconciler.sandbox.http.settings import ServerSettings
 from reconciler.sandbox.http.shapes import (
     PARTNER_ADMIN_ROLE_ID,
@@ -48,14 +52,13 @@ from reconciler.sandbox.http.shapes import (
     check_body,
     check_email,
     user_from_body,
-    user_json,
+    user_text,
+    users_text,
 )
 from reconciler.sandbox.rows import TokenRow, UserRow
 from reconciler.sandbox.rules import RefusedError
 from reconciler.sandbox.store import Store
 
-#: Where the gate puts the checked token for the endpoints.
-TOKEN_KEY = "hubspot.token"
 MAX_PAGE = 100
 #: SQLite's largest integer: no user id or cursor is larger.
 MAX_ID = 2**63 - 1
@@ -66,94 +69,72 @@ MAX_JSON_DEPTH = 32
 T = TypeVar("T")
 
 
-class UserKeyConvertor(Convertor[str]):
-    """``{userId}``: the rest of the path, whatever it holds.
-
-    Starlette's ``path`` convertor is ``.*``, which stops at a newline, and a
-    route's ``$`` matches before a final one: ``rep@acme.example%0A`` would find
-    ``rep@acme.example``. This one takes every character, so the key is checked
-    as sent.
-    """
-
-    regex = "(?s:.*)"
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-register_url_convertor("user_key", UserKeyConvertor())
-
-
 class Endpoints:
     """The routes of HubSpot's API; ``SandboxAPI`` puts its gate in front of them."""
 
     def __init__(self, store: Store, settings: ServerSettings) -> None:
         self.store = store
         self.settings = settings
+        #: Each account's details as last served: its UTC offset in minutes, and the body.
+        self._served_details: dict[int, tuple[int, bytes]] = {}
 
     def routes(self) -> list[Route]:
-        routes = [Route(TOKEN_INFO, self._token_info, methods=["POST"])]
+        """In the order they are matched (see :mod:`~reconciler.sandbox.http.routing`).
+
+        A user's route is its version's ``users`` path and a slash, then the key:
+        every character of the rest of the path, so ``rep@acme.example%0A`` is
+        looked up as sent, newline included.
+        """
+        routes = [route(TOKEN_INFO, self._token_info, ["POST"])]
         details = {api.details for api in VERSIONS.values()}
-        routes += [Route(path, self._details, methods=["GET"]) for path in sorted(details)]
+        routes += [route(path, self._details, ["GET"]) for path in sorted(details)]
         for api in VERSIONS.values():
             users, user = partial(self._users, api), partial(self._user, api)
             routes += [
-                Route(api.roles, self._roles, methods=["GET"]),
-                Route(api.teams, self._teams, methods=["GET"]),
-                Route(api.collection, users, methods=["GET", "POST"]),
+                route(api.roles, self._roles, ["GET"]),
+                route(api.teams, self._teams, ["GET"]),
+                route(api.collection, users, ["GET", "POST"]),
             ]
             if api.seats is not None:
-                routes.append(Route(api.seats, self._seats, methods=["GET"]))
-            routes.append(
-                Route(
-                    api.users + "/{user_id:user_key}",
-                    user,
-                    methods=["GET", "PUT", "DELETE"],
-                    name=f"{api.name}-user",
-                )
-            )
+                routes.append(route(api.seats, self._seats, ["GET"]))
+            routes.append(route(api.users + "/", user, ["GET", "PUT", "DELETE"], prefix=True))
         return routes
 
     # -- reads ------------------------------------------------------------------------
 
-    async def _users(self, api: ApiVersion, request: Request) -> Response:
-        if request.method == "POST":
-            return await self._create(api, request)
-        token = _require(request, READ)
-        limit = _limit(request.query_params.get("limit"))
-        after = _cursor(request.query_params.get("after"))
-        names = self._names(token.account)
+    async def _users(self, api: ApiVersion, call: Call) -> Answer:
+        if call.method == "POST":
+            return await self._create(api, call)
+        token = _require(call, READ)
+        limit = _limit(call.query("limit"))
+        after = _cursor(call.query("after"))
         # One more than the page: whether there is a next page.
-        rows = self.store.list_users(token.account, after, limit + 1)
+        directory, rows = reads.users_page(self.store, token.account, after, limit + 1)
         page = rows[:limit]
-        body: dict[str, Any] = {"results": [user_json(r, names, api) for r in page]}
+        body = ['{"results":[', users_text(page, self._names(directory), api), "]"]
         if len(rows) > limit:
-            cursor = str(page[-1].id)
-            link = request.url.include_query_params(after=cursor, limit=limit)
-            body["paging"] = {"next": {"after": cursor, "link": str(link)}}
-        return JSONResponse(body)
+            cursor = str(page[-1][0])
+            link = call.url().include_query_params(after=cursor, limit=limit)
+            paging = {"next": {"after": cursor, "link": str(link)}}
+            body += (',"paging":', encode_json(paging))
+        body.append("}")
+        return body_answer("".join(body).encode("utf-8"))
 
-    async def _user(self, api: ApiVersion, request: Request) -> Response:
-        if request.method == "PUT":
-            return await self._update(api, request)
-        if request.method == "DELETE":
-            return self._delete(request)
-        token = _require(request, READ)
-        row = self._find(request, token)
-        return JSONResponse(user_json(row, self._names(token.account), api))
+    async def _user(self, api: ApiVersion, call: Call) -> Answer:
+        if call.method == "PUT":
+            return await self._update(api, call)
+        if call.method == "DELETE":
+            return self._delete(call)
+        token = _require(call, READ)
+        row = self._find(call, token)
+        names = self._names(reads.directory(self.store, token.account))
+        return body_answer(user_text(row, names, api).encode("utf-8"))
 
-    async def _roles(self, request: Request) -> Response:
-        token = _require(request, READ)
+    async def _roles(self, call: Call) -> Answer:
+        token = _require(call, READ)
         results = [
-            {
-                "id": str(row.id),
-                "name": row.role.name,
-                "requiresBillingWrite": row.role.seat in PAID_SEATS,
-            }
-            for row in self.store.roles(token.account)
+            {"id": str(i), "name": name, "requiresBillingWrite": seat in PAID_SEATS}
+            for i, name, seat in reads.roles(self.store, token.account)
         ]
         results.append(
             {
@@ -162,33 +143,41 @@ class Endpoints:
                 "requiresBillingWrite": False,
             }
         )
-        return JSONResponse({"results": results})
+        return json_answer({"results": results})
 
-    async def _teams(self, request: Request) -> Response:
-        token = _require(request, TEAMS_READ)
-        members = self.store.team_members(token.account)
-        results = []
-        for team in self.store.teams(token.account):
-            primary = [str(i) for i, first, _ in members if first == team.name]
-            secondary = [str(i) for i, _, others in members if team.name in others]
-            results.append(
-                {
-                    "id": str(team.id),
-                    "name": team.name,
-                    "userIds": primary,
-                    "secondaryUserIds": secondary,
-                }
-            )
-        return JSONResponse({"results": results})
+    async def _teams(self, call: Call) -> Answer:
+        token = _require(call, TEAMS_READ)
+        teams, groups = reads.team_groups(self.store, token.account)
+        primary: dict[str, list[str]] = {name: [] for _, name in teams}
+        secondary: dict[str, list[str]] = {name: [] for _, name in teams}
+        for first, others, ids in groups:
+            members = ids.split(",")
+            if first in primary:
+                primary[first] += members
+            for name in set(json.loads(others)) if others != "[]" else ():
+                if name in secondary:
+                    secondary[name] += members
+        results = [
+            {
+                "id": str(i),
+                "name": name,
+                "userIds": sorted(primary[name], key=int),
+                "secondaryUserIds": sorted(secondary[name], key=int),
+            }
+            for i, name in teams
+        ]
+        return json_answer({"results": results})
 
-    async def _details(self, request: Request) -> Response:
-        token = _token(request)
+    async def _details(self, call: Call) -> Answer:
+        token = _token(call)
         zone = self.settings.zone(token.account)
         offset = datetime.now(zone).utcoffset() or timedelta()
         minutes = int(offset.total_seconds()) // 60
-        sign = "-" if minutes < 0 else "+"
-        return JSONResponse(
-            {
+        # The same until the account's clocks change: written once, not on every call.
+        kept = self._served_details.get(token.account)
+        if kept is None or kept[0] != minutes:
+            sign = "-" if minutes < 0 else "+"
+            details = {
                 "portalId": token.account,
                 "accountType": "STANDARD",
                 "timeZone": str(zone),
@@ -199,32 +188,36 @@ class Endpoints:
                 "uiDomain": "app.hubspot.com",
                 "dataHostingLocation": "na1",
             }
-        )
+            kept = self._served_details[token.account] = (
+                minutes,
+                encode_json(details).encode("utf-8"),
+            )
+        return body_answer(kept[1])
 
-    async def _token_info(self, request: Request) -> Response:
+    async def _token_info(self, call: Call) -> Answer:
         """The private app behind a token: its account, app, creator and scopes."""
-        body = await _json_object(request)
+        body = await _json_object(call)
         key = body.get("tokenKey")
         if not isinstance(key, str) or not key:
             raise invalid("tokenKey is required", "tokenKey", "REQUIRED_FIELD")
         # Most often the request's own token, which the gate has looked up already.
-        gate = _token(request)
+        gate = _token(call)
         token = gate if key == gate.value else self.store.token(key)
         if token is None:
             raise not_found("No private app has this access token")
-        actor = self.settings.actor  # the actor's row if it is a user of the account
-        row = self.store.get_user_by_email(token.account, actor) if actor else None
-        return JSONResponse(
+        actor = self.settings.actor  # the actor's id if it is a user of the account
+        user_id = reads.user_id(self.store, token.account, actor) if actor else None
+        return json_answer(
             {
-                "userId": row.id if row is not None else 0,
+                "userId": user_id if user_id is not None else 0,
                 "hubId": token.account,
                 "appId": 1_000_000 + zlib.crc32(key.encode()) % 9_000_000,
                 "scopes": sorted(token.scopes),
             }
         )
 
-    async def _seats(self, request: Request) -> Response:
-        token = _require(request, frozenset({BILLING_WRITE_SCOPE}))
+    async def _seats(self, call: Call) -> Answer:
+        token = _require(call, frozenset({BILLING_WRITE_SCOPE}))
         owned, used = self.store.seat_counts(token.account)
         results = []
         for seat, name in self.settings.seat_names.items():
@@ -234,69 +227,68 @@ class Endpoints:
             if seat in PAID_SEATS:
                 entry["remainingSeats"] = max(0, owned.get(seat, 0) - used[seat])
             results.append(entry)
-        return JSONResponse({"results": results})
+        return json_answer({"results": results})
 
     # -- writes -----------------------------------------------------------------------
 
-    async def _create(self, api: ApiVersion, request: Request) -> Response:
-        token = _require(request, WRITE)
-        body = await _json_object(request)
+    async def _create(self, api: ApiVersion, call: Call) -> Answer:
+        token = _require(call, WRITE)
+        body = await _json_object(call)
         check_body(body, api, creating=True)
         email = body["email"]
         if not email.strip():
             raise invalid("email is required", "email", "REQUIRED_FIELD")
-        names = self._names(token.account)
+        names = self._names(reads.directory(self.store, token.account))
         user = user_from_body(User(email=email.strip()), body, names, token.scopes, creating=True)
         actor = self._actor(token)
         user_id = _write(lambda: self.store.create_user(token.account, user, actor))
         row = self.store.get_user(token.account, user_id)
         assert row is not None
-        data = user_json(row, names, api)
-        data["sendWelcomeEmail"] = body["sendWelcomeEmail"]
-        location = request.url_for(f"{api.name}-user", user_id=str(user_id))
-        return JSONResponse(data, status_code=201, headers={"Location": str(location)})
+        text = user_text(row, names, api, welcome=body["sendWelcomeEmail"])
+        location = call.url_of(api.user(str(user_id)))
+        return body_answer(text.encode("utf-8"), 201, {"Location": location})
 
-    async def _update(self, api: ApiVersion, request: Request) -> Response:
-        token = _require(request, WRITE)
-        body = await _json_object(request)
+    async def _update(self, api: ApiVersion, call: Call) -> Answer:
+        token = _require(call, WRITE)
+        body = await _json_object(call)
         check_body(body, api, creating=False)
-        row = self._find(request, token)
-        names = self._names(token.account)
+        row = self._find(call, token)
+        names = self._names(reads.directory(self.store, token.account))
         user = user_from_body(row.user, body, names, token.scopes, creating=False)
         actor = self._actor(token)
         updated = _write(lambda: self.store.update_user(token.account, row.id, user, actor))
-        return JSONResponse(user_json(updated, names, api))
+        return body_answer(user_text(updated, names, api).encode("utf-8"))
 
-    def _delete(self, request: Request) -> Response:
-        token = _require(request, WRITE)
-        row = self._find(request, token)
+    def _delete(self, call: Call) -> Answer:
+        token = _require(call, WRITE)
+        row = self._find(call, token)
         actor = self._actor(token)
         _write(lambda: self.store.delete_user(token.account, row.id, actor))
-        return Response(status_code=204)
+        return empty_answer(204)
 
     # -- what every endpoint needs ----------------------------------------------------
 
     def _actor(self, token: TokenRow) -> str | None:
         actor = self.settings.actor
-        if actor and self.store.get_user_by_email(token.account, actor) is not None:
+        if actor and reads.user_id(self.store, token.account, actor) is not None:
             return actor
         return None
 
-    def _names(self, account: int) -> Names:
-        roles = self.store.roles(account)
-        teams = self.store.teams(account)
+    def _names(self, directory: reads.Directory) -> Names:
+        roles, teams = directory
         return Names(
-            role_ids={r.role.name: str(r.id) for r in roles},
-            roles={str(r.id): (r.role.name, r.role.seat) for r in roles},
-            team_ids={t.name: str(t.id) for t in teams},
-            teams={str(t.id): t.name for t in teams},
+            role_ids={name: str(i) for i, name, _ in roles},
+            roles={str(i): (name, seat) for i, name, seat in roles},
+            team_ids={name: str(i) for i, name in teams},
+            teams={str(i): name for i, name in teams},
             seat_names=self.settings.seat_names,
             partner_admin_role=self.settings.partner_admin_role,
         )
 
-    def _find(self, request: Request, token: TokenRow) -> UserRow:
-        key = request.path_params["user_id"]
-        id_property = request.query_params.get("idProperty", "USER_ID").upper()
+    def _find(self, call: Call, token: TokenRow) -> UserRow:
+        key = call.key
+        asked = call.query("idProperty")
+        id_property = ("USER_ID" if asked is None else asked).upper()
         row: UserRow | None
         if id_property == "EMAIL":
             # A key no email can be is a 400, not a 404: the request is wrong, not
@@ -313,15 +305,15 @@ class Endpoints:
         return row
 
 
-def _token(request: Request) -> TokenRow:
-    token = request.scope.get(TOKEN_KEY)
-    assert isinstance(token, TokenRow)
+def _token(call: Call) -> TokenRow:
+    token = call.token
+    assert token is not None
     return token
 
 
-def _require(request: Request, scopes: frozenset[str]) -> TokenRow:
+def _require(call: Call, scopes: frozenset[str]) -> TokenRow:
     """The request's token, if it has one of ``scopes`` (the first is the one named if not)."""
-    token = _token(request)
+    token = _token(call)
     if not scopes & set(token.scopes):
         raise missing_scope(min(scopes, key=lambda s: (s.startswith("crm."), s)))
     return token
@@ -364,7 +356,7 @@ def _number(value: str) -> int | None:
     return number if number <= MAX_ID else None
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
+async def _json_object(call: Call) -> dict[str, Any]:
     """The body as a JSON object; anything else is a 400 ``INVALID_JSON``, never a 500.
 
     The body is UTF-8 (RFC 8259 8.1: JSON between systems is), holds no ``NaN``
@@ -374,7 +366,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
     body nested past the interpreter's recursion limit raises RecursionError,
     which is answered as the 400 it is.
     """
-    raw = await request.body()
+    raw = await call.body()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

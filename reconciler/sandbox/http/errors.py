@@ -11,8 +11,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.responses import JSONResponse
-
+from reconciler.sandbox.http.answer import Answer, json_answer
 from reconciler.sandbox.rules import CONFLICT, NOT_FOUND, RefusedError
 
 
@@ -37,7 +36,7 @@ class ApiError(Exception):
         self.extra = dict(extra or {})
         self.headers = dict(headers or {})
 
-    def response(self) -> JSONResponse:
+    def answer(self) -> Answer:
         body: dict[str, Any] = {
             "status": "error",
             "message": self.message,
@@ -47,7 +46,7 @@ class ApiError(Exception):
         if self.errors:
             body["errors"] = self.errors
         body.update(self.extra)
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
+        return json_answer(body, self.status, self.headers)
 
 
 def invalid(message: str, field_name: str | None = None, code: str = "INVALID") -> ApiError:

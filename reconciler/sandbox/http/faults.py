@@ -63,15 +63,22 @@ class FaultInjector:
         self.faults = faults
         self.with_retry_after = with_retry_after
         self._random = random.Random(faults.seed)
+        # With every switch off no request meets a fault, however the dice fall: they
+        # are not thrown.
+        self._off = not any(
+            (faults.error_rate, faults.throttle_rate, faults.drop_rate, faults.latency)
+        )
 
     def _for(self, method: str, path: str) -> Faults:
         return self.faults if self.faults.apply_to(method, path) else Faults()
 
     def latency(self, method: str, path: str) -> float:
-        return self._for(method, path).latency
+        return 0.0 if self._off else self._for(method, path).latency
 
     def error(self, method: str, path: str) -> ApiError | None:
         """A 429 or a 5xx to answer instead of handling the request, if the dice say so."""
+        if self._off:
+            return None
         faults = self._for(method, path)
         if self._random.random() < faults.throttle_rate:
             return rate_limited(TEN_SECONDLY, 1.0, with_retry_after=self.with_retry_after)
@@ -81,6 +88,8 @@ class FaultInjector:
 
     def drop(self, method: str, path: str) -> Drop | None:
         """Whether to drop the connection of a request that met no error, and when."""
+        if self._off:
+            return None
         if self._random.random() >= self._for(method, path).drop_rate:
             return None
         return "after" if self._random.random() < 0.5 else "before"

@@ -13,9 +13,11 @@ This module is the gate every API request passes (token, rate limits, fault
 switches, request log) and the means to run it; the parts live beside it:
 
 - ``settings``: what the server runs with (limits, time zones, faults, names);
-- ``endpoints``: the routes, over the store;
+- ``routing``: which endpoint answers a path and method (or a 404, 405, 307);
+- ``endpoints``: the routes, over the store (``reads``: what they read of it);
 - ``shapes``: a user as the API shows it and takes it, seat and
   permission set names, scopes;
+- ``answer``: a status, headers and body, built whole before any is sent;
 - ``errors``: HubSpot's error bodies;
 - ``ratelimit``: the per-token rolling window and daily count, and their headers;
 - ``faults``: seeded 5xx answers, 429s, dropped connections and latency;
@@ -41,26 +43,26 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.datastructures import URL
 from starlette.types import Message, Receive, Scope, Send
 
 from reconciler.errors import ReconcilerError, SandboxError
-from reconciler.sandbox.http.endpoints import TOKEN_KEY, Endpoints
-from reconciler.sandbox.http.errors import (
-    ApiError,
-    not_found,
-    server_error,
-    too_large,
-    unauthenticated,
+from reconciler.sandbox.http.answer import (
+    Answer,
+    Headers,
+    body_answer,
+    empty_answer,
+    internal_error,
 )
+from reconciler.sandbox.http.endpoints import Endpoints
+from reconciler.sandbox.http.errors import ApiError, not_found, too_large, unauthenticated
 from reconciler.sandbox.http.faults import FaultInjector, drop_connection
 from reconciler.sandbox.http.ratelimit import Limiter
-from reconciler.sandbox.http.request_log import LoggedRequest, RequestLog, Target
+from reconciler.sandbox.http.request_log import LoggedRequest, RequestLog, Target, target
+from reconciler.sandbox.http.routing import Call, ClientDisconnect, Router, route
 from reconciler.sandbox.http.settings import ServerSettings
 from reconciler.sandbox.rows import TokenRow
 from reconciler.sandbox.store import Store
@@ -86,11 +88,9 @@ class SandboxAPI:
             self.settings.faults, with_retry_after=self.settings.limits.retry_after
         )
         self._log = RequestLog(limit=self.settings.request_log_size)
-        admin = Route(ADMIN_PREFIX + "requests", self._admin_requests, methods=["GET", "DELETE"])
-        self.app = Starlette(
-            routes=[*Endpoints(store, self.settings).routes(), admin],
-            exception_handlers={ApiError: _api_error, HTTPException: _http_error},
-        )
+        self._zones: dict[int, ZoneInfo] = {}
+        admin = route(ADMIN_PREFIX + "requests", self._admin_requests, ["GET", "DELETE"])
+        self._router = Router([*Endpoints(store, self.settings).routes(), admin])
 
     def requests(self) -> list[LoggedRequest]:
         return self._log.entries()
@@ -98,70 +98,69 @@ class SandboxAPI:
     def clear_requests(self) -> None:
         self._log.clear()
 
-    async def _admin_requests(self, request: Request) -> Response:
-        if request.method == "DELETE":
+    async def _admin_requests(self, call: Call) -> Answer:
+        if call.method == "DELETE":
             self.clear_requests()
-            return Response(status_code=204)
-        entries = [r.to_data() for r in self.requests()]
-        return JSONResponse({"requests": entries, "discarded": self._log.discarded})
+            return empty_answer(204)
+        return body_answer(self._log.json().encode("utf-8"))
 
     # -- the gate: token, limits, faults ----------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await _not_http(scope, receive, send)
             return
         receive = self._limited(receive)
-        if scope["path"].startswith(ADMIN_PREFIX):
+        path, method = scope["path"], scope["method"]
+        if path.startswith(ADMIN_PREFIX):
             await self._admin(scope, receive, send)
             return
-        method = scope["method"]
-        latency = self._faults.latency(method, scope["path"])
+        latency = self._faults.latency(method, path)
         if latency > 0:
             await asyncio.sleep(latency)
-        target = Target(scope)
-        token, tokens = self._tokens(scope, target)
-        headers: dict[str, str] = {}
+        asked = target(path, scope["query_string"])
+        bearer, lengths = _bearer_and_lengths(scope)
+        token, tokens = self._tokens(bearer, asked)
+        account = token.account if token is not None else None
+        headers: Headers = []
         try:
             if token is None:
                 raise unauthenticated()
-            admission = self._limiter.admit(
-                token.value, token.account, self.settings.zone(token.account)
-            )
-            headers = admission.headers
+            admission = self._limiter.admit(token.value, token.account, self._zone(token.account))
+            headers = admission.raw_headers
             if admission.refusal is not None:
                 raise admission.refusal
-            fault = self._faults.error(method, scope["path"])
+            fault = self._faults.error(method, path)
             if fault is not None:
                 raise fault
-            self._check_length(scope)
+            self._check_length(lengths)
         except ApiError as exc:
-            response = exc.response()
-            response.headers.update(headers)
-            self._log.record(target, tokens, response.status_code, token.account if token else None)
-            await response(scope, receive, send)
+            answer = exc.answer()
+            self._log.record(method, asked, tokens, answer.status, account)
+            await answer.send(send, headers)
             return
-        drop = self._faults.drop(method, scope["path"])
-        messages: list[Message] = []
+        drop = self._faults.drop(method, path)
+        handled: Answer | None = None
         if drop != "before":
-            scope[TOKEN_KEY] = token
-            messages = await self._handle(scope, receive)
-            if not messages:  # the client left before its answer
-                self._log.record(target, tokens, 0, token.account)
+            handled = await self._answer(scope, receive, token)
+            if handled is None:  # the client left before its answer
+                self._log.record(method, asked, tokens, 0, account)
                 return
         if drop is not None:
-            self._log.record(target, tokens, 0, token.account, dropped=True)
+            self._log.record(method, asked, tokens, 0, account, dropped=True)
             await drop_connection(send, receive)
             return
-        extra = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        for index, message in enumerate(messages):
-            if message["type"] == "http.response.start":
-                messages[index] = {**message, "headers": [*message.get("headers", []), *extra]}
-                # Logged before the answer leaves, so a client that has its answer
-                # always finds its request in the log.
-                self._log.record(target, tokens, int(message["status"]), token.account)
-        for message in messages:
-            await send(message)
+        assert handled is not None
+        # Logged before the answer leaves, so a client that has its answer always finds
+        # its request in the log.
+        self._log.record(method, asked, tokens, handled.status, account)
+        await handled.send(send, headers)
+
+    def _zone(self, account: int) -> ZoneInfo:
+        zone = self._zones.get(account)
+        if zone is None:
+            zone = self._zones[account] = self.settings.zone(account)
+        return zone
 
     async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The log shows every account's calls: any token of the sandbox, no rate limit,
@@ -169,27 +168,28 @@ class SandboxAPI:
         try:
             self._authenticate(scope)
         except ApiError as exc:
-            await exc.response()(scope, receive, send)
+            await exc.answer().send(send)
             return
-        await self.app(scope, receive, send)
+        try:
+            answer = await self._dispatch(scope, receive, None)
+        except Exception:
+            await internal_error().send(send)
+            raise
+        await answer.send(send)
 
-    def _tokens(self, scope: Scope, target: Target) -> tuple[TokenRow | None, dict[str, TokenRow]]:
+    def _tokens(
+        self, bearer: str | None, asked: Target
+    ) -> tuple[TokenRow | None, dict[str, TokenRow]]:
         """The request's token, and which parts of its path and query are tokens (for the log
         to keep out): one look-up a request."""
-        bearer = _bearer(scope)
-        texts = target.texts()
-        tokens = self.store.tokens_named(texts if bearer is None else texts | {bearer})
+        texts = asked.texts
+        tokens = self.store.tokens_named(texts if bearer is None else [*texts, bearer])
         return (tokens.get(bearer) if bearer is not None else None), tokens
 
-    async def _handle(self, scope: Scope, receive: Receive) -> list[Message]:
-        """The app's answer to a request that passed the gate, held back to be sent later."""
-        messages: list[Message] = []
-
-        async def keep(message: Message) -> None:
-            messages.append(message)
-
+    async def _answer(self, scope: Scope, receive: Receive, token: TokenRow) -> Answer | None:
+        """The answer to a request that passed the gate; None if the client left first."""
         try:
-            await self.app(scope, receive, keep)
+            return await self._dispatch(scope, receive, token)
         except ClientDisconnect:
             # Nobody to answer: one line, no traceback. A client that gives up is
             # not a failure of the server.
@@ -199,15 +199,31 @@ class SandboxAPI:
                 scope["method"],
                 scope["path"],
             )
-            return []
+            return None
         except Exception:
-            # Starlette has answered 500 already when it could; otherwise answer it here.
             _log.exception("sandbox API request failed: %s %r", scope["method"], scope["path"])
-            if not any(m["type"] == "http.response.start" for m in messages):
-                await server_error().response()(scope, receive, keep)
-        return messages
+            return internal_error()
 
-    def _check_length(self, scope: Scope) -> None:
+    async def _dispatch(self, scope: Scope, receive: Receive, token: TokenRow | None) -> Answer:
+        """The routed endpoint's answer, HubSpot's error body for an ApiError it raises."""
+        try:
+            found = self._router.find(scope["path"], scope["method"])
+            if found is None:
+                return self._unrouted(scope)
+            endpoint, key = found
+            return await endpoint.handler(Call(scope, receive, token, key))
+        except ApiError as exc:
+            return exc.answer()
+
+    def _unrouted(self, scope: Scope) -> Answer:
+        """A 307 to the path a slash away that has a route, else a 404."""
+        other = self._router.redirect(scope["path"])
+        if other is None:
+            return not_found(f"No API at {URL(scope=scope).path}").answer()
+        location = quote(str(URL(scope={**scope, "path": other})), safe=":/%#?=@[]!$&'()*+,;")
+        return empty_answer(307, [(b"location", location.encode("latin-1"))])
+
+    def _check_length(self, lengths: list[bytes]) -> None:
         """Refuse a declared body over the limit before reading a byte of it.
 
         After the answer the HTTP server (uvicorn) reads the rest and throws it away,
@@ -215,9 +231,9 @@ class SandboxAPI:
         keep-alive timeout ends a connection that keeps sending.
         """
         limit = self.settings.max_body
-        for name, value in scope.get("headers", []):
+        for value in lengths:
             digits = value.strip()
-            if name != b"content-length" or not digits.isdigit():
+            if not digits.isdigit():
                 continue
             # Counted by its digits first: int() refuses more than 4,300 of them.
             if len(digits.lstrip(b"0")) > len(str(limit)) or int(digits) > limit:
@@ -245,34 +261,36 @@ class SandboxAPI:
         return limited
 
     def _authenticate(self, scope: Scope) -> TokenRow:
-        bearer = _bearer(scope)
+        bearer, _ = _bearer_and_lengths(scope)
         token = self.store.token(bearer) if bearer is not None else None
         if token is None:
             raise unauthenticated()
         return token
 
 
-def _bearer(scope: Scope) -> str | None:
-    """The token of the request's (last) ``Authorization: Bearer`` header, if it has one."""
+def _bearer_and_lengths(scope: Scope) -> tuple[str | None, list[bytes]]:
+    """The token of the request's (last) ``Authorization: Bearer`` header, if it has one,
+    and the values of its ``Content-Length`` headers."""
     header = ""
+    lengths = []
     for name, value in scope.get("headers", []):
         if name == b"authorization":
             header = value.decode("latin-1")
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value else None
+        elif name == b"content-length":
+            lengths.append(value)
+    scheme, _, token = header.partition(" ")
+    return (token.strip() if scheme.lower() == "bearer" and token else None), lengths
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return exc.response()
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 404:
-        return not_found(f"No API at {request.url.path}").response()
-    category = "VALIDATION_ERROR" if exc.status_code < 500 else "INTERNAL_ERROR"
-    return ApiError(exc.status_code, category, str(exc.detail)).response()
+async def _not_http(scope: Scope, receive: Receive, send: Send) -> None:
+    """A websocket is closed at once (no route takes one); lifespan events are acknowledged."""
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1000, "reason": ""})
+    elif scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
 
 
 # -- running it ---------------------------------------------------------------------------
