@@ -1052,6 +1052,21 @@ def test_a_declared_body_over_the_limit_is_refused_before_it_is_sent(server: Ser
     assert headers["content-type"] == "application/json"
 
 
+def test_a_length_of_many_leading_zeros_is_its_value(server: ServedSandbox) -> None:
+    # More digits than int() takes. 5,000 zeros and a 2: the body `{}` is read, and
+    # lacks an email; 5,000 zeros and twelve 9s: over the limit.
+    for digits, status in (("0" * 5000 + "2", 400), ("0" * 5000 + "9" * 12, 413)):
+        head = (
+            f"POST {USERS} HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {digits}\r\n\r\n{{}}"
+        )
+        with socket.create_connection(address(server), timeout=10) as sock:
+            sock.sendall(head.encode())
+            answered, _, body = read_answer(sock)
+        assert answered == status
+        assert json.loads(body)["category"] == "VALIDATION_ERROR"
+
+
 def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(server: ServedSandbox) -> None:
     # Chunks past the limit and no last chunk: the answer comes while the body is
     # still "arriving", so it was counted, not read whole.

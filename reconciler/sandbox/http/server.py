@@ -235,8 +235,10 @@ class SandboxAPI:
             digits = value.strip()
             if not digits.isdigit():
                 continue
-            # Counted by its digits first: int() refuses more than 4,300 of them.
-            if len(digits.lstrip(b"0")) > len(str(limit)) or int(digits) > limit:
+            # Counted by its digits first (int() refuses more than 4,300 of them),
+            # leading zeros aside: 5,000 zeros and a 2 are a 2.
+            significant = digits.lstrip(b"0")
+            if len(significant) > len(str(limit)) or int(significant or b"0") > limit:
                 raise too_large(limit)
 
     def _limited(self, receive: Receive) -> Receive:
