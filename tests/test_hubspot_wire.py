@@ -13,7 +13,7 @@ import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import httpx
@@ -50,10 +50,16 @@ class Scripted:
         self.connections = 0
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
 
     def close(self) -> None:
+        """Stop, leaving no thread behind (a later test forks only where none runs)."""
+        with suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept, which close() does not
         self._sock.close()
+        for thread in list(self._threads):
+            thread.join(timeout=10)
 
     def _accept(self) -> None:
         while True:
@@ -62,7 +68,9 @@ class Scripted:
             except OSError:
                 return
             self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            serving = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(serving)
+            serving.start()
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:
