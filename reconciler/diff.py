@@ -57,17 +57,23 @@ def desired_target(
 ) -> User:
     """The user as it should be: current values for every field the config leaves alone."""
     want = desired.users[key]
-    base = current or User(email=want.email)
-    changes: dict[str, object] = {
-        field: getattr(want, field)
-        for field in MANAGED
-        if getattr(want, field) is not None
-        and (f"{key}.{field}" not in unknown or getattr(base, field) == UNKNOWN_SEAT)
-    }
     if current is None:
+        # A new user: what the config leaves alone is a new user's (never the unknown seat).
+        changes: dict[str, object] = {
+            field: value
+            for field in MANAGED
+            if (value := getattr(want, field)) is not None and f"{key}.{field}" not in unknown
+        }
         changes.setdefault("teams", Teams())
         changes.setdefault("permissions", Permissions())
-    return replace(base, **changes)  # type: ignore[arg-type]
+        return User(email=want.email, **changes)  # type: ignore[arg-type]
+    changes = {
+        field: value
+        for field in MANAGED
+        if (value := getattr(want, field)) is not None
+        and (f"{key}.{field}" not in unknown or getattr(current, field) == UNKNOWN_SEAT)
+    }
+    return replace(current, **changes)  # type: ignore[arg-type]
 
 
 def changed_fields(current: User, target: User) -> tuple[str, ...]:
@@ -102,30 +108,31 @@ def assume_unknown(
     """
     if not current.unknown:
         return current, []
-    # "email.field" entries, by user (an email has dots of its own, a field none).
-    unknown_fields: dict[str, set[str]] = {}
-    for entry in current.unknown:
-        key, _, field = entry.rpartition(".")
-        unknown_fields.setdefault(key, set()).add(field)
-    users = dict(current.users)
+    changes: dict[str, dict[str, object]] = {}
     assumed: dict[str, list[str]] = {}
-    for key, fields in unknown_fields.items():
-        want, have = desired.users.get(key), users.get(key)
+    for entry in current.unknown:  # in any order: the notes are sorted below
+        # "email.field": an email has dots of its own, a field none.
+        key, _, field = entry.rpartition(".")
+        if field not in MANAGED:
+            continue
+        want, have = desired.users.get(key), current.users.get(key)
         if want is None or have is None or want.state != "present":
             continue
-        changes: dict[str, object] = {}
-        if "seat" in fields and want.seat is not None:
+        value = getattr(want, field)
+        if value is None:
+            continue
+        if field == "seat":
             confirmed = seat_confirmed(want, have, current.unknown)
-            changes["seat"] = want.seat if confirmed else UNKNOWN_SEAT
-        for field in MANAGED:
-            value = getattr(want, field)
-            if field == "seat" or field not in fields or value is None:
-                continue
-            changes[field] = value
-            if value != getattr(have, field):
-                assumed.setdefault(MANAGED[field], []).append(have.email)
-        if changes:
-            users[key] = replace(have, **changes)  # type: ignore[arg-type]
+            changes.setdefault(key, {})["seat"] = value if confirmed else UNKNOWN_SEAT
+            continue
+        changes.setdefault(key, {})[field] = value
+        if value != getattr(have, field):
+            assumed.setdefault(MANAGED[field], []).append(have.email)
+    if not changes:
+        return current, []
+    users = dict(current.users)
+    for key, changed in changes.items():
+        users[key] = replace(users[key], **changed)  # type: ignore[arg-type]
     notes = [
         f"cannot read the {label} of {', '.join(sorted(emails))}; assumed as configured, check by hand"
         for label, emails in sorted(assumed.items())

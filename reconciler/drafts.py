@@ -52,11 +52,12 @@ class Chain:
 
 
 def simulate_user(
-    state: AccountState, type_: str, email: str, after: Mapping[str, Any] | None
+    users: Mapping[str, User], type_: str, email: str, after: Mapping[str, Any] | None
 ) -> tuple[str, User | None]:
-    """The one user a step changes, as the step leaves it (None: removed)."""
+    """The one user a step changes (of an account's ``users``), as the step leaves it
+    (None: removed)."""
     key = user_key(email)
-    return key, kind_of(type_).apply_to(state.users.get(key), as_fields(after))
+    return key, kind_of(type_).apply_to(users.get(key), as_fields(after))
 
 
 def simulate(
@@ -68,7 +69,7 @@ def simulate(
         access = fields.partner_access if fields is not None else None
         return replace(state, partner_access=access or "pending")
     assert email is not None
-    key, user = simulate_user(state, type_, email, after)
+    key, user = simulate_user(state.users, type_, email, after)
     return state.without_user(key) if user is None else state.with_user(user)
 
 
@@ -179,11 +180,13 @@ def seat_apart(drafts: list[Draft], capabilities: Capabilities) -> list[Draft]:
     split: list[Draft] = []
     for draft in drafts:
         after = draft.after
-        if draft.type == StepType.CREATE_USER and after is not None:
+        if (
+            draft.type == StepType.CREATE_USER
+            and after is not None
+            and not capabilities.executes(draft.type, None, after)
+        ):
             bare = after.replace(seat=UNKNOWN_SEAT)
-            if not capabilities.executes(draft.type, None, after) and capabilities.executes(
-                draft.type, None, bare
-            ):
+            if capabilities.executes(draft.type, None, bare):
                 seat, email = after.seat, draft.email
                 why = f"the config gives {email} the {seat} seat"
                 split += [

@@ -23,10 +23,11 @@ from reconciler.apply import AccountReport, ApplyReport, StepOutcome, apply_acco
 from reconciler.catalog import load_catalogue
 from reconciler.collector import gc_paused
 from reconciler.config.pool import pool_size, start_worker
+from reconciler.digests import account_digest, plan_digest
 from reconciler.errors import PlanError, ProviderError, ReconcilerError
 from reconciler.model import AccountState, Config, DesiredAccount, ReadFailure, User, user_key
 from reconciler.plan import AccountPlan, Plan
-from reconciler.planner import account_digest, build_plan, plan_digest
+from reconciler.planner import build_plan, plan_read_account
 from reconciler.providers.base import Provider
 from reconciler.render import plural
 from reconciler.steps import StepType
@@ -207,9 +208,9 @@ def map_accounts(
 
 def plan_account_of(config: Config, provider: Provider, account: DesiredAccount) -> AccountPlan:
     """One account read and planned; its current state is not kept."""
-    pair = read_state(provider, account)
+    desired, current = read_state(provider, account)
     args = (config.partner, load_catalogue(), provider.capabilities, provider.name)
-    return build_plan([pair], *args).accounts[0]
+    return plan_read_account(desired, current, *args)
 
 
 def _forks_for(config: Config, provider: Provider, accounts: int, workers: int | None) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from enum import Enum
-from typing import Any, Final, NoReturn
+from typing import Any, ClassVar, Final, NoReturn
 
 from reconciler.model import BASIC, Access, Permissions, Teams, User
 
@@ -49,6 +49,8 @@ class Fields(dict[str, Any]):
         "seat",
         "teams",
     )
+    #: Made by :meth:`user`: already a whole user exactly as a step records one.
+    whole: ClassVar[bool] = False
     email: str | None
     first_name: str | None
     last_name: str | None
@@ -107,7 +109,7 @@ class Fields(dict[str, Any]):
     @classmethod
     def user(cls, user: User) -> Fields:
         """A whole user, as ``create_user`` and ``remove_user`` record one."""
-        return cls(
+        return _WholeUser(
             email=user.email,
             first_name=ABSENT if user.first_name is None else user.first_name,
             last_name=ABSENT if user.last_name is None else user.last_name,
@@ -194,6 +196,13 @@ class Fields(dict[str, Any]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Fields.from_data, (self.to_data(),))
+
+
+class _WholeUser(Fields):
+    """Fields made by :meth:`Fields.user`, which :meth:`Fields.user` would make again the same."""
+
+    __slots__ = ()
+    whole = True
 
 
 def _json(fields: Fields, held: set[str]) -> dict[str, Any]:

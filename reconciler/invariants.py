@@ -9,7 +9,7 @@ the current state already has is reported, never made worse.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from reconciler.catalog import Catalogue
 from reconciler.model import PAID_SEATS, AccountState, Partner, User, unknown_capacity, user_key
@@ -152,10 +152,13 @@ def new_violations(
     return problems
 
 
+#: Nothing broken: what :func:`violations` measures a state from.
+_CLEAN = Measures(0, frozenset(), frozenset(), {}, frozenset(), frozenset())
+
+
 def violations(state: AccountState, ctx: Context) -> list[str]:
     """Every invariant the state breaks, measured from a clean slate (the actor keeps nothing)."""
-    clean = Measures(0, frozenset(), frozenset(), {}, frozenset(), frozenset())
-    return new_violations(clean, measure(state, ctx, frozenset()), ctx, would="")
+    return new_violations(_CLEAN, measure(state, ctx, frozenset()), ctx, would="")
 
 
 @dataclass(frozen=True)
@@ -165,32 +168,59 @@ class Tally:
     The scheduler asks "what if this step ran?" for many candidate steps; a
     tally answers in time proportional to the one user a step touches rather
     than to the whole account. ``measure`` stays the reference definition.
+    ``account`` is the account the tally started from (all but its users, which
+    are ``users``); ``owned``, its paid seats as invariant 4 judges them.
     """
 
-    state: AccountState
+    account: AccountState
+    users: Mapping[str, User]
     super_admins: int
     pa_without_seat: frozenset[str]
     ineligible: frozenset[str]
     used: Mapping[str, int]
     forbidden: frozenset[tuple[str, str]]
     actor: frozenset[str] | None
+    owned: Mapping[str, int]
 
     @classmethod
     def of(cls, state: AccountState, ctx: Context) -> Tally:
+        """The tally of ``state``: each invariant's offenders, counted in one pass."""
+        super_admins = 0
+        used = dict.fromkeys(PAID_SEATS, 0)
+        pa_without_seat: set[str] = set()
+        ineligible: set[str] = set()
+        forbidden: set[tuple[str, str]] = set()
+        excluded = ctx.catalogue.partner_admin_forbidden
+        for key, user in state.users.items():
+            kind, seat = user.access.kind, user.seat
+            if kind == "super_admin":
+                super_admins += 1
+            if seat in used:
+                used[seat] += 1
+            if kind == "partner_admin":
+                if seat != "partner":
+                    pa_without_seat.add(key)
+                forbidden.update((key, p) for p in user.permissions.add & excluded)
+            if (seat == "partner" or kind == "partner_admin") and not ctx.partner.is_employee(
+                user.email
+            ):
+                ineligible.add(key)
         return cls(
             state,
-            sum(1 for u in state.users.values() if u.access.kind == "super_admin"),
-            partner_admins_without_partner_seat(state),
-            ineligible_partner_users(state, ctx),
-            state.seats_used(),
-            forbidden_partner_admin_permissions(state, ctx),
+            state.users,
+            super_admins,
+            frozenset(pa_without_seat),
+            frozenset(ineligible),
+            used,
+            frozenset(forbidden),
             actor_permissions(state, ctx),
+            _capacity(state),
         )
 
     def change(self, key: str, after: User | None, ctx: Context) -> Tally:
         """The tally once user ``key`` becomes ``after`` (None: removed)."""
-        before = self.state.users.get(key)
-        users = dict(self.state.users)
+        before = self.users.get(key)
+        users = dict(self.users)
         if after is None:
             users.pop(key, None)
         else:
@@ -219,10 +249,11 @@ class Tally:
         actor = self.actor
         if key == user_key(ctx.actor):
             actor = (
-                None if after is None else ctx.catalogue.effective(after, dict(self.state.roles))
+                None if after is None else ctx.catalogue.effective(after, dict(self.account.roles))
             )
         return Tally(
-            replace(self.state, users=users),
+            self.account,
+            users,
             super_admins,
             flag(self.pa_without_seat, is_pa and after is not None and after.seat != "partner"),
             flag(
@@ -234,13 +265,18 @@ class Tally:
             used,
             forbidden,
             actor,
+            self.owned,
         )
+
+    def violations(self, ctx: Context) -> list[str]:
+        """:func:`violations` of the tally's state, from the counts the tally keeps."""
+        return new_violations(_CLEAN, self.measures(ctx, frozenset()), ctx, would="")
 
     def measures(self, ctx: Context, actor_baseline: frozenset[str]) -> Measures:
         missing = actor_baseline - (self.actor if self.actor is not None else frozenset())
         if self.actor is None and actor_baseline:
             missing = missing | {"(the actor user itself)"}
-        owned = _capacity(self.state)
+        owned = self.owned
         return Measures(
             max(0, ctx.min_super_admins - self.super_admins),
             self.pa_without_seat,

@@ -23,6 +23,7 @@ from reconciler.diff import (
     assume_unknown,
     diff_account,
 )
+from reconciler.digests import account_digest, plan_digest
 from reconciler.drafts import (
     Chain,
     Draft,
@@ -38,9 +39,7 @@ from reconciler.invariants import (
     Context,
     Measures,
     Tally,
-    actor_permissions,
     new_violations,
-    violations,
 )
 from reconciler.model import (
     PAID_SEATS,
@@ -57,10 +56,13 @@ from reconciler.render import plural
 from reconciler.steps import Effect, StepType
 
 
-def actor_refusal(draft: Draft, state: AccountState, ctx: Context) -> str | None:
-    """Why the actor may not do this step itself (so a person must), or None."""
-    actor = state.users.get(user_key(ctx.actor))
-    perms = actor_permissions(state, ctx) or frozenset()
+def actor_refusal(draft: Draft, tally: Tally, ctx: Context) -> str | None:
+    """Why the actor may not do this step itself (so a person must), or None.
+
+    ``tally``: the account before the step; its ``actor`` is the actor's permissions there.
+    """
+    actor = tally.users.get(user_key(ctx.actor))
+    perms = tally.actor or frozenset()
     is_super = actor is not None and actor.access.kind == "super_admin"
     role = f"the actor {ctx.actor} is {actor.access if actor else 'not a user here'}"
     if draft.kind.effect is Effect.REQUEST:
@@ -199,9 +201,10 @@ class AccountPlanner:
         desired, name = self.desired, self.name
         current, warnings = assume_unknown(desired, current)
         changes = diff_account(desired, current)
+        tally = Tally.of(current, self.ctx)
         warnings += [
             f"the current state already breaks an invariant: {v}"
-            for v in violations(current, self.ctx)
+            for v in tally.violations(self.ctx)
         ]
         try:
             chains = self.chains(changes, warnings)
@@ -213,7 +216,7 @@ class AccountPlanner:
                 desired.id, name, error="; ".join(problems), warnings=tuple(warnings)
             )
         try:
-            steps = self.schedule(chains, current)
+            steps = self.schedule(chains, tally)
         except PlanningBlocked as exc:
             return AccountPlan(desired.id, name, error=str(exc), warnings=tuple(warnings))
         removals = sum(1 for s in steps if s.type == StepType.REMOVE_USER)
@@ -261,9 +264,11 @@ class AccountPlanner:
             chains.append(Chain(change.key, seat_apart(drafts, self.capabilities)))
         return chains
 
-    def schedule(self, chains: list[Chain], current: AccountState) -> list[Step]:
-        """Repeatedly the first chain, by priority, whose next step keeps every invariant."""
-        tally = Tally.of(current, self.ctx)
+    def schedule(self, chains: list[Chain], tally: Tally) -> list[Step]:
+        """Repeatedly the first chain, by priority, whose next step keeps every invariant.
+
+        ``tally``: the account before the plan.
+        """
         guard = Guard.of(tally, self.ctx)
         steps: list[Step] = []
         ids: set[str] = set()
@@ -280,7 +285,7 @@ class AccountPlanner:
                     continue
                 raise blocked(pending[0], tally, guard)
             chain, next_tally = chosen
-            step = self.take(chain, steps, tally.state)
+            step = self.take(chain, steps, tally)
             if step.id in ids:
                 step = replace(step, id=f"{step.id}-{len(steps)}")
             ids.add(step.id)
@@ -288,7 +293,7 @@ class AccountPlanner:
             steps.append(step)
             tally = next_tally
 
-    def take(self, chain: Chain, steps: list[Step], state: AccountState) -> Step:
+    def take(self, chain: Chain, steps: list[Step], tally: Tally) -> Step:
         """The chain's next draft as a step, waiting for what it must; the chain moves on."""
         draft = chain.next
         assert draft is not None
@@ -297,16 +302,19 @@ class AccountPlanner:
             depends += [s.id for s in steps[chain.blocked_at :]]
             chain.blocked_at = None
         chain.position += 1
-        return self.make_step(draft, tuple(dict.fromkeys(depends)), state)
+        return self.make_step(draft, tuple(dict.fromkeys(depends)), tally)
 
-    def make_step(self, draft: Draft, depends_on: tuple[str, ...], state: AccountState) -> Step:
-        """A draft as a step: by the API if the provider and the actor can, else by a person."""
+    def make_step(self, draft: Draft, depends_on: tuple[str, ...], tally: Tally) -> Step:
+        """A draft as a step: by the API if the provider and the actor can, else by a person.
+
+        ``tally``: the account before the step.
+        """
         manual: str | None = None
         if not self.capabilities.executes(draft.type, draft.before, draft.after):
             limit = self.capabilities.limitation(draft.type, draft.before, draft.after)
             manual = limit or f"the {self.provider} API cannot {describe(draft)}"
         else:
-            manual = actor_refusal(draft, state, self.ctx)
+            manual = actor_refusal(draft, tally, self.ctx)
         channel = "api" if manual is None else "manual"
         step = Step(
             id=p.step_id(self.desired.id, draft.type, draft.email, draft.after),
@@ -341,7 +349,7 @@ class Guard:
 
     def check(self, tally: Tally, draft: Draft) -> tuple[Tally, list[str]]:
         """The tally after ``draft``, and the invariants it would break."""
-        key, user = simulate_user(tally.state, draft.type, draft.email, draft.after)
+        key, user = simulate_user(tally.users, draft.type, draft.email, draft.after)
         after = tally.change(key, user, self.ctx)
         return after, new_violations(self.baseline, after.measures(self.ctx, self.actor), self.ctx)
 
@@ -373,9 +381,9 @@ def blocked(chain: Chain, tally: Tally, guard: Guard) -> PlanningBlocked:
     overflow = guard.baseline.seat_overflow
     # Seats in numbers: what the account owns against what the plan needs by then.
     short = [s for s in PAID_SEATS if measures.seat_overflow.get(s, 0) > overflow.get(s, 0)]
-    owned = tally.state.seats_owned
+    owned = tally.account.seats_owned
     problems = [
-        f"account {tally.state.id} owns {plural(owned.get(s, 0), f'{s} seat')},"
+        f"account {tally.account.id} owns {plural(owned.get(s, 0), f'{s} seat')},"
         f" the plan needs {after.used[s]}"
         for s in short
     ]
@@ -400,25 +408,27 @@ def build_plan(
     config_digest: str = "",
 ) -> Plan:
     """Every account's plan; an account whose state could not be read plans as that error."""
-    accounts: list[AccountPlan] = []
-    for desired, current in sorted(pairs, key=lambda pair: pair[0].id):
-        if isinstance(current, ReadFailure):
-            name = desired.name or str(desired.id)
-            planned = AccountPlan(desired.id, name, error=current.message)
-        else:
-            planned = plan_account(desired, current, partner, catalogue, capabilities, provider)
-        if planned.error is not None and desired.source is not None:
-            planned = replace(planned, source=str(desired.source))
-        accounts.append(replace(planned, state_digest=account_digest(current)))
+    accounts = [
+        plan_read_account(desired, current, partner, catalogue, capabilities, provider)
+        for desired, current in sorted(pairs, key=lambda pair: pair[0].id)
+    ]
     return Plan(tuple(accounts), plan_digest(accounts), config_digest)
 
 
-def account_digest(state: AccountState | ReadFailure) -> str:
-    """What a saved plan checks, per account: its current state (or its read error)."""
-    if isinstance(state, ReadFailure):
-        return p.digest({"error": state.message})
-    return p.digest(state.to_data())
-
-
-def plan_digest(accounts: Iterable[AccountPlan]) -> str:
-    return p.digest({str(a.account): a.state_digest for a in accounts})
+def plan_read_account(
+    desired: DesiredAccount,
+    current: AccountState | ReadFailure,
+    partner: Partner,
+    catalogue: Catalogue,
+    capabilities: Capabilities,
+    provider: str = "sandbox",
+) -> AccountPlan:
+    """One account's plan as :func:`build_plan` makes it, with the digest of its state."""
+    if isinstance(current, ReadFailure):
+        name = desired.name or str(desired.id)
+        planned = AccountPlan(desired.id, name, error=current.message)
+    else:
+        planned = plan_account(desired, current, partner, catalogue, capabilities, provider)
+    if planned.error is not None and desired.source is not None:
+        planned = replace(planned, source=str(desired.source))
+    return replace(planned, state_digest=account_digest(current))

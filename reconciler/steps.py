@@ -92,11 +92,11 @@ class StepKind:
         if self.effect is Effect.CREATE:
             if was is not None or will is None:
                 raise ValueError(f"{self.type} has no before and the whole user after")
-            return None, Fields.user(will.to_user())
+            return None, will if will.whole else Fields.user(will.to_user())
         if self.effect is Effect.REMOVE:
             if was is None or will is not None:
                 raise ValueError(f"{self.type} has the whole user before and no after")
-            return Fields.user(was.to_user()), None
+            return was if was.whole else Fields.user(was.to_user()), None
         if was is None or will is None:
             raise ValueError(f"{self.type} has both a before and an after")
         extra = sorted((set(was) | set(will)) - set(self.fields))
@@ -274,7 +274,7 @@ ACCESS_STEP_TYPES: Final = frozenset(t for t, k in KINDS.items() if k.fields == 
 
 def kind_of(step_type: str) -> StepKind:
     """The kind of a step type, given as a StepType or its string (ValueError if none)."""
-    return KINDS[StepType(step_type)]
+    return KINDS[step_type if isinstance(step_type, StepType) else StepType(step_type)]
 
 
 def access_step_type(before: Access, after: Access) -> StepType:

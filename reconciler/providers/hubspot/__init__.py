@@ -2,6 +2,8 @@
 
 ``provider``: the adapter the engine opens; ``capabilities``: what it can do
 per version and token; ``client``: HTTP with pacing, retries and error
-mapping; ``limiter``: the per-token rolling window; ``mapping``: HubSpot's
-JSON ↔ the model; ``versions``: the API versions' paths and fields.
+mapping; ``wire``: the client's requests on kept-alive connections;
+``headers``: an answer's headers, read as httpx reads them; ``limiter``: the
+per-token rolling window; ``mapping``: HubSpot's JSON ↔ the model;
+``versions``: the API versions' paths and fields.
 """

@@ -36,7 +36,7 @@ from reconciler.errors import ProviderError, RateLimitError, ReconcilerError
 from reconciler.logs import log_request
 from reconciler.model import DesiredAccount
 from reconciler.providers.hubspot.limiter import WindowLimiter, header_int
-from reconciler.providers.hubspot.wire import Received, wire_for
+from reconciler.providers.hubspot.wire import DeferredTransport, Received, Wire, wire_sends
 
 PROVIDER = "hubspot"
 DAILY = "DAILY"
@@ -63,21 +63,18 @@ class Credential:
     Its ``repr`` and ``str`` show the variable, never the token.
     """
 
-    __slots__ = ("_value", "variable")
+    __slots__ = ("_value", "key", "variable")
 
     def __init__(self, variable: str, value: str) -> None:
         self.variable = variable
         self._value = value
+        #: Identifies the token (for its limiter) without holding its value.
+        self.key = hashlib.sha256(value.encode("utf-8")).hexdigest()
 
     def __repr__(self) -> str:
         return f"Credential({self.variable})"
 
     __str__ = __repr__
-
-    @property
-    def key(self) -> str:
-        """Identifies the token (for its limiter) without holding its value."""
-        return hashlib.sha256(self._value.encode("utf-8")).hexdigest()
 
     def token_info_body(self) -> dict[str, str]:
         """HubSpot's token-information request names the token in its body."""
@@ -166,15 +163,17 @@ class HubSpotClient:
         self._tokens: dict[str, _Token] = {}
         self._lock = threading.Lock()
         self._random = random.Random()
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        sends = wire_sends(base_url, transport)
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=timeout,
-            transport=transport,
+            transport=DeferredTransport(limits) if sends else transport,
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": "reconciler"},
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            limits=limits,
         )
-        self._wire = wire_for(self._http, transport, timeout=timeout, connections=connections)
+        self._wire = Wire(self._http, timeout=timeout, connections=connections) if sends else None
 
     def close(self) -> None:
         if self._wire is not None:
@@ -404,7 +403,7 @@ def token_problem(value: str) -> str | None:
     """
     if not value.isascii():
         return "it has characters outside ASCII"
-    if any(not (" " < c < "\x7f") for c in value):
+    if " " in value or not value.isprintable():  # in ASCII: space, then 0-31 and 127
         return "it has spaces or control characters"
     if len(value) > MAX_TOKEN:
         return f"it is longer than {MAX_TOKEN} characters"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from reconciler.errors import ProviderError
@@ -36,6 +37,8 @@ from reconciler.providers.hubspot.versions import DEFAULT_SEAT_NAMES, ApiVersion
 PROVIDER = "hubspot"
 #: Seats the API may assign; the partner seat comes only with an access request.
 WRITABLE_SEATS: tuple[str, ...] = ("core", "sales", "service", "view_only")
+#: A user in no team (shared: a ``Teams`` is frozen).
+NO_TEAMS = Teams()
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,15 @@ class SeatNames:
         return cls({**DEFAULT_SEAT_NAMES, **given})
 
     def ours(self, name: str) -> str | None:
+        return self._ours.get(name)
+
+    @cached_property
+    def _ours(self) -> dict[str, str]:
+        """HubSpot's name → ours; where two of ours share a name, the first."""
+        found: dict[str, str] = {}
         for seat, theirs in self.theirs.items():
-            if theirs == name:
-                return seat
-        return None
+            found.setdefault(theirs, seat)
+        return found
 
     def writable(self) -> frozenset[str]:
         """``none`` (no seat names) always; the others once their HubSpot names are known."""
@@ -91,6 +99,14 @@ class Directory:
         team_names = {str(team["id"]): str(team["name"]) for team in teams}
         return cls(role_names, team_names, partner_admin_id)
 
+    @cached_property
+    def accesses(self) -> dict[str, Access]:
+        """The access a user with exactly this one permission set has, by the set's id."""
+        found: dict[str, Access] = {i: Access("role", name) for i, name in self.role_names.items()}
+        if self.partner_admin_id is not None:
+            found[self.partner_admin_id] = PARTNER_ADMIN
+        return found
+
     def role_id(self, name: str, account: int) -> str:
         for role_id, role_name in self.role_names.items():
             if role_name == name:
@@ -110,50 +126,75 @@ class Directory:
         )
 
 
-def read_user(
-    data: Mapping[str, Any], directory: Directory, seats: SeatNames, api: ApiVersion
-) -> tuple[User, set[str]]:
-    """The user and the fields of it that are unknown (``email.field``, lower-cased email)."""
+def read_users(
+    results: list[Mapping[str, Any]], directory: Directory, seats: SeatNames, api: ApiVersion
+) -> tuple[dict[str, User], set[str]]:
+    """The users by key, and the fields of them that are unknown (``email.field``).
+
+    Raises KeyError, TypeError or ValueError at the first user that cannot be read.
+    Users share their teams where they have the same (the values are frozen).
+    """
+    users: dict[str, User] = {}
+    unknown: set[str] = set()
+    shared: dict[tuple[str | None, tuple[str, ...]], Teams] = {}
+    for data in results:
+        user = _read_user(data, directory, seats, api, unknown, shared)
+        users[user.key] = user
+    return users, unknown
+
+
+def _read_user(
+    data: Mapping[str, Any],
+    directory: Directory,
+    seats: SeatNames,
+    api: ApiVersion,
+    unknown: set[str],
+    shared: dict[tuple[str | None, tuple[str, ...]], Teams],
+) -> User:
+    """One user; what of it is unknown is added to ``unknown`` (lower-cased email first)."""
     email = str(data["email"])
     key = user_key(email)
-    unknown: set[str] = {f"{key}.permissions"}
+    unknown.add(f"{key}.permissions")
     access = _access(data, directory)
     if access is None:
         unknown.add(f"{key}.access")
     seat = _seat(data, seats) if api.has_seats else None
     if seat is None:
         unknown.add(f"{key}.seat")
-    teams = _teams(data, directory)
+    teams = _teams(data, directory, shared)
     if teams is None:
         unknown.add(f"{key}.teams")
-    names: dict[str, str | None] = {}
-    for field, attribute in (("firstName", "first_name"), ("lastName", "last_name")):
-        if field in data:
-            value = data[field]
-            names[attribute] = str(value) if value is not None else None
-        else:
-            names[attribute] = None
-            unknown.add(f"{key}.{attribute}")
+    first_name = last_name = None
+    if "firstName" in data:
+        value = data["firstName"]
+        first_name = str(value) if value is not None else None
+    else:
+        unknown.add(f"{key}.first_name")
+    if "lastName" in data:
+        value = data["lastName"]
+        last_name = str(value) if value is not None else None
+    else:
+        unknown.add(f"{key}.last_name")
     # Placeholders for what is unknown: never diffed, and chosen so that the
     # invariants see what HubSpot itself guarantees (a Partner Admin holds the
     # partner seat).
     access = access or BASIC
     if seat is None:
         seat = "partner" if access.kind == "partner_admin" else "none"
-    user = User(
+    return User(
         email=email,
         access=access,
         seat=seat,
-        first_name=names["first_name"],
-        last_name=names["last_name"],
-        teams=teams or Teams(),
+        first_name=first_name,
+        last_name=last_name,
+        teams=teams or NO_TEAMS,
     )
-    return user, unknown
 
 
 def _access(data: Mapping[str, Any], directory: Directory) -> Access | None:
     # A boolean in the reference; the string form ("true") is read the same way.
-    if str(data.get("superAdmin")).lower() == "true":
+    admin = data.get("superAdmin")
+    if admin is True or (admin is not False and str(admin).lower() == "true"):
         return SUPER_ADMIN
     ids = {str(i) for i in data.get("roleIds") or ()}
     if data.get("roleId"):
@@ -163,10 +204,7 @@ def _access(data: Mapping[str, Any], directory: Directory) -> Access | None:
     if len(ids) > 1:
         return None
     (role_id,) = ids
-    if directory.partner_admin_id is not None and role_id == directory.partner_admin_id:
-        return PARTNER_ADMIN
-    name = directory.role_names.get(role_id)
-    return Access("role", name) if name is not None else None
+    return directory.accesses.get(role_id)
 
 
 def _seat(data: Mapping[str, Any], seats: SeatNames) -> str | None:
@@ -180,7 +218,11 @@ def _seat(data: Mapping[str, Any], seats: SeatNames) -> str | None:
     return seats.ours(str(names[0]))
 
 
-def _teams(data: Mapping[str, Any], directory: Directory) -> Teams | None:
+def _teams(
+    data: Mapping[str, Any],
+    directory: Directory,
+    shared: dict[tuple[str | None, tuple[str, ...]], Teams],
+) -> Teams | None:
     primary_id = data.get("primaryTeamId")
     primary = None
     if primary_id:
@@ -193,7 +235,11 @@ def _teams(data: Mapping[str, Any], directory: Directory) -> Teams | None:
         if name is None:
             return None
         secondary.append(name)
-    return Teams(primary, tuple(secondary))
+    named = (primary, tuple(secondary))
+    teams = shared.get(named)
+    if teams is None:
+        teams = shared[named] = Teams(*named)
+    return teams
 
 
 def seats_owned(

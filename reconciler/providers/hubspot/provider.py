@@ -55,7 +55,7 @@ from reconciler.providers.hubspot.mapping import (
     SeatNames,
     create_body,
     next_cursor,
-    read_user,
+    read_users,
     results_of,
     seats_owned,
     update_body,
@@ -144,24 +144,18 @@ class HubSpotProvider:
     def read_account(self, account: DesiredAccount) -> AccountState:
         credential = credential_for(account)
         scopes, users, directory, listed = self._read_overlapped(account, credential)
-        current = {}
-        unknown: set[str] = set()
-        for data in users:
-            try:
-                user, missing = read_user(data, directory, self.seats, self.api)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ProviderError(
-                    f"GET {self.api.collection}: a user in the answer has no usable email"
-                    f" ({exc!r})",
-                    provider=PROVIDER,
-                    account=account.id,
-                ) from exc
-            current[user.key] = user
-            unknown |= missing
+        try:
+            current, unknown = read_users(users, directory, self.seats, self.api)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProviderError(
+                f"GET {self.api.collection}: a user in the answer has no usable email ({exc!r})",
+                provider=PROVIDER,
+                account=account.id,
+            ) from exc
         owned: dict[str, int] = {}
         seats = self.api.seats
         if seats is not None and listed is not None:
-            used = Counter(u.seat for u in current.values() if f"{u.key}.seat" not in unknown)
+            used = Counter(u.seat for key, u in current.items() if f"{key}.seat" not in unknown)
             owned = seats_owned(results_of(listed, seats, account), self.seats, used)
         else:
             # No seats list in this version (or no scope to read it): paid seat counts

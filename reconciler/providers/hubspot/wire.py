@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import queue
 import re
 import select
 import socket
@@ -36,6 +37,8 @@ from typing import Any
 
 import httptools
 import httpx
+
+from reconciler.providers.hubspot.headers import Headers
 
 #: httpx's (httpcore's) default: an idle connection older than this is not reused.
 KEEPALIVE_EXPIRY = 5.0
@@ -56,7 +59,7 @@ class Received:
     def __init__(self, status_code: int, raw_headers: list[tuple[bytes, bytes]], content: bytes):
         self.status_code = status_code
         self.raw_headers = raw_headers
-        self.headers = httpx.Headers(raw_headers)  # as httpx reads them: one place
+        self.headers = Headers(raw_headers)  # as httpx reads them
         self.content = content
 
     @property
@@ -161,11 +164,15 @@ class Wire:
         self._defaults = [(k.decode("ascii").lower(), k + b": " + v) for k, v in http.headers.raw]
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(connections)
+        #: One item per connection that may be open; a request holds one while it is sent.
+        self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(connections):
+            self._slots.put(None)
         self._closed = False
         #: An answer set a cookie: httpx sends from now on, with its jar.
         self.cookies_seen = False
         self._target = lru_cache(maxsize=TARGETS_KEPT)(self._encode_target)
+        self._header_lines = lru_cache(maxsize=TARGETS_KEPT)(self._encode_headers)
 
     def close(self) -> None:
         with self._lock:
@@ -185,14 +192,16 @@ class Wire:
         """One request and its answer, or the httpx exception httpx would have raised."""
         query = tuple(params.items()) if params else ()
         data = self._message(method, self._target(path, query), body, headers)
-        if not self._slots.acquire(timeout=self._timeout):
-            raise httpx.PoolTimeout("timed out waiting for a connection")
+        try:
+            self._slots.get(timeout=self._timeout)
+        except queue.Empty:
+            raise httpx.PoolTimeout("timed out waiting for a connection") from None
         try:
             connection = self._connection()
             received, keep = self._exchange(connection, data)
             self._release(connection, keep)
         finally:
-            self._slots.release()
+            self._slots.put(None)
         if "set-cookie" in received.headers:
             self._keep_cookies(method, path, params, received)
         return received
@@ -211,16 +220,7 @@ class Wire:
         lines = [f"{method} ".encode("ascii") + target + b" HTTP/1.1", b"Host: " + self._host]
         if body is None and method in _BODY_METHODS:
             lines.append(b"Content-Length: 0")
-        replaced = {name.lower() for name in headers}
-        lines += [line for name, line in self._defaults if name not in replaced]
-        for name, value in headers.items():
-            # Encoded and checked as httpx and h11 do, with their errors and messages.
-            raw_name, raw_value = name.encode("ascii"), value.encode("ascii")
-            if not _FIELD_NAME.fullmatch(raw_name):
-                raise httpx.LocalProtocolError(f"Illegal header name {raw_name!r}")
-            if not _FIELD_VALUE.fullmatch(raw_value):
-                raise httpx.LocalProtocolError(f"Illegal header value {raw_value!r}")
-            lines.append(raw_name + b": " + raw_value)
+        lines += self._header_lines(tuple(headers.items()))
         content = b""
         if body is not None:
             content = json.dumps(
@@ -229,6 +229,20 @@ class Wire:
             lines.append(f"Content-Length: {len(content)}".encode("ascii"))
             lines.append(b"Content-Type: application/json")
         return b"\r\n".join(lines) + b"\r\n\r\n" + content
+
+    def _encode_headers(self, headers: tuple[tuple[str, str], ...]) -> list[bytes]:
+        """The client's header lines but those a call's header replaces, then the call's."""
+        replaced = {name.lower() for name, _ in headers}
+        lines = [line for name, line in self._defaults if name not in replaced]
+        for name, value in headers:
+            # Encoded and checked as httpx and h11 do, with their errors and messages.
+            raw_name, raw_value = name.encode("ascii"), value.encode("ascii")
+            if not _FIELD_NAME.fullmatch(raw_name):
+                raise httpx.LocalProtocolError(f"Illegal header name {raw_name!r}")
+            if not _FIELD_VALUE.fullmatch(raw_value):
+                raise httpx.LocalProtocolError(f"Illegal header value {raw_value!r}")
+            lines.append(raw_name + b": " + raw_value)
+        return lines
 
     def _connection(self) -> _Connection:
         now = time.monotonic()
@@ -333,13 +347,41 @@ def _tls_context() -> ssl.SSLContext:
     return context
 
 
-def wire_for(
-    http: httpx.Client, transport: httpx.BaseTransport | None, *, timeout: float, connections: int
-) -> Wire | None:
-    """The wire, where it sends exactly what httpx would; None where httpx must send."""
-    if transport is not None or http.base_url.scheme not in ("http", "https"):
-        return None
+def wire_sends(base_url: str, transport: httpx.BaseTransport | None) -> bool:
+    """Whether the wire sends to ``base_url`` exactly what httpx would (else httpx sends).
+
+    Not with a ``transport`` given, a scheme other than ``http``/``https``, or a proxy
+    named in the environment.
+    """
+    if transport is not None or httpx.URL(base_url).scheme not in ("http", "https"):
+        return False
     proxies = urllib.request.getproxies()
-    if any(scheme in proxies for scheme in ("http", "https", "all")):
-        return None
-    return Wire(http, timeout=timeout, connections=connections)
+    return not any(scheme in proxies for scheme in ("http", "https", "all"))
+
+
+class DeferredTransport(httpx.BaseTransport):
+    """httpx's default transport, made the first time httpx sends (after a cookie), if ever.
+
+    Making one loads the certificate bundle, tens of milliseconds of CPU that the
+    wire never needs over HTTP (and over HTTPS spends once, for its own connections).
+    Given to the client only where :func:`wire_sends`, so no proxy is lost by giving
+    one: the transport made is the one httpx would have made, with the same limits.
+    """
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._made: httpx.HTTPTransport | None = None
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            if self._made is None:
+                self._made = httpx.HTTPTransport(limits=self._limits)
+            made = self._made
+        return made.handle_request(request)
+
+    def close(self) -> None:
+        with self._lock:
+            made, self._made = self._made, None
+        if made is not None:
+            made.close()
