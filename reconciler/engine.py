@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import multiprocessing
 import os
 import re
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
@@ -22,7 +20,7 @@ from typing import Any, TypeAlias, TypeVar
 from reconciler.apply import AccountReport, ApplyReport, StepOutcome, apply_account
 from reconciler.catalog import load_catalogue
 from reconciler.collector import gc_paused
-from reconciler.config.pool import pool_size, start_worker
+from reconciler.config.pool import fork_context, pool_size, start_method, start_worker
 from reconciler.digests import account_digest, plan_digest
 from reconciler.errors import PlanError, ProviderError, ReconcilerError
 from reconciler.model import AccountState, Config, DesiredAccount, ReadFailure, User, user_key
@@ -222,7 +220,7 @@ def _forks_for(config: Config, provider: Provider, accounts: int, workers: int |
     """
     if config.provider.type != "sandbox" or workers is not None or provider.parallelism != 1:
         return 1
-    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+    if start_method() != "fork":
         return 1
     return pool_size(accounts)
 
@@ -256,7 +254,7 @@ def _in_processes(
     ids = [account.id for account in accounts]
     size = max(1, len(ids) // (processes * 8))
     slices = [ids[start : start + size] for start in range(0, len(ids), size)]
-    context = multiprocessing.get_context("fork")
+    context = fork_context()
     results: list[Result] = []
     with ProcessPoolExecutor(
         processes, mp_context=context, initializer=_open_forked, initargs=(config, os.getpid())

@@ -92,6 +92,14 @@ def start_method() -> str:
     return "spawn"
 
 
+def fork_context() -> multiprocessing.context.ForkContext:
+    """The ``fork`` context, this process's output flushed first: a forked child flushes
+    its copy of what was still buffered when it ends, and would print it again."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    return multiprocessing.get_context("fork")
+
+
 def start_worker(parent: int) -> None:
     """A worker's start: no collector (nothing here makes cycles), and no life of its own.
 
@@ -125,7 +133,7 @@ def _parse_in_pool(files: Sequence[str], workers: int) -> list[Parsed]:
         slices.append(list(files[start:end]))
         start = end
     method = start_method()
-    context = multiprocessing.get_context(method)
+    context = fork_context() if method == "fork" else multiprocessing.get_context(method)
     if method == "forkserver":
         context.set_forkserver_preload(["reconciler.config.loader"])
     parsed: list[Parsed] = []
@@ -160,9 +168,7 @@ def beside(work: Callable[[], T], files: int) -> Callable[[], T]:
     """
     if pool_size(files) < 2 or start_method() != "fork":
         return work
-    context = multiprocessing.get_context("fork")
-    for stream in (sys.stdout, sys.stderr):  # else the child would write it out again
-        stream.flush()
+    context = fork_context()
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_serve, args=(work, sender, os.getpid()), daemon=True)
     try:
