@@ -16,6 +16,7 @@ hide the problems of the others.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -79,20 +80,30 @@ def check_config(path: str | Path, *, warn: bool = True) -> Validation:
     # The collector would walk the ever-growing heap of small containers again and
     # again while the config is built; nothing here makes reference cycles.
     with gc_paused():
-        return _check(os.path.normpath(str(path)), warn)
+        result = _check(os.path.normpath(str(path)), warn)
+        # What is left (the config) lives on: moved to the oldest generation in one step
+        # (freeze, then unfreeze), the collector's next pass does not walk its hundreds of
+        # thousands of objects only to find that out.
+        gc.freeze()
+        gc.unfreeze()
+    return result
 
 
 def _check(root: str, warn: bool) -> Validation:
     found_files, diagnostics = find_yaml_files(root)
     cache = ParseCache.from_environment(root)
-    documents, files = _read(found_files, diagnostics, cache)
+    documents, files, checked = _read(found_files, diagnostics, cache)
     all_loaded = not diagnostics
-    secrets = find_secrets(documents)
+    # What a parse worker checked holds no secret and passes the schema: nothing to say.
+    unchecked = [document for document in documents if document.file not in checked]
+    secrets = find_secrets(unchecked)
     diagnostics.extend(secrets.diagnostics)
     cache.put(documents, {diagnostic.file for diagnostic in secrets.diagnostics})
     # Nothing after the secrets reads a file's text: the documents are kept without it.
-    documents = [replace(document, text="") for document in documents]
-    schema_problems = validate_documents(documents, SCHEMA)
+    documents = [
+        replace(document, text="") if document.text else document for document in documents
+    ]
+    schema_problems = validate_documents(unchecked, SCHEMA)
     # A file is invalid even when its only schema message is withheld for naming a secret.
     invalid = {diagnostic.file for diagnostic in schema_problems}
     by_file = {document.file: document for document in documents}
@@ -141,21 +152,32 @@ def _judge(
 
 def _read(
     files: list[str], diagnostics: list[Diagnostic], cache: ParseCache
-) -> tuple[list[LoadedDocument], tuple[str, ...]]:
+) -> tuple[list[LoadedDocument], tuple[str, ...], set[str]]:
     """Parse the files; those that cannot be read or parsed add their diagnostics.
 
     A file whose bytes parsed cleanly before is taken from the cache (:mod:`.cache`);
     many others are parsed in several processes (:mod:`.pool`); all with the same result.
+    Also the files a parse worker checked already (:func:`_passes`).
     """
     kept = [cache.get(file) for file in files]
     missing = [file for file, document in zip(files, kept, strict=True) if document is None]
-    fresh = iter(parse_files(missing))
+    fresh = iter(parse_files(missing, cache.seed, _passes))
     parsed: list[LoadedDocument] = []
+    checked: set[str] = set()
     for document in kept:
         problems: list[Diagnostic] = []
         if document is None:
-            document, problems = next(fresh)
+            document, problems, passed, entry = next(fresh)
+            if document is not None and entry is not None:
+                cache.keep(document.file, *entry)
+            if document is not None and passed:
+                checked.add(document.file)
         diagnostics.extend(problems)
         if document is not None:
             parsed.append(document)
-    return parsed, tuple(files)
+    return parsed, tuple(files), checked
+
+
+def _passes(document: LoadedDocument) -> bool:
+    """Nothing to say of ``document`` alone: no secret in it, and valid by the schema."""
+    return not find_secrets([document]).diagnostics and not validate_documents([document], SCHEMA)

@@ -73,7 +73,10 @@ class ParseCache:
         self.pack = folder / (name.hexdigest() + _SUFFIX) if folder is not None else None
         #: The files this run took from the cache (nothing to parse), and their entries' names.
         self.hits: dict[str, bytes] = {}
-        self._seed = _code_digest() if folder is not None else None
+        #: What names entries besides a file's bytes (see :func:`entry_name`); None when off.
+        self.seed = _code_digest() if folder is not None else None
+        #: The files parsed this run whose entries :meth:`keep` was given, by entry name.
+        self._kept: dict[str, bytes] = {}
         self._index: dict[bytes, memoryview] | None = None
         #: The entries this run used, by name, marshalled: what the pack is written with.
         self._used: dict[bytes, bytes | memoryview] = {}
@@ -89,12 +92,14 @@ class ParseCache:
         """The document ``file`` parsed into last time its bytes were these, if kept."""
         if self.pack is None:
             return None
+        if self._index is None:
+            self._index = _read_pack(self.pack)
+        if not self._index:
+            return None  # an empty cache: no file need be read twice
         raw = read_bytes(file)
         if isinstance(raw, Diagnostic):
             return None  # the parse says so, in its words
-        if self._index is None:
-            self._index = _read_pack(self.pack)
-        name = self._name(raw)
+        name = entry_name(self.seed, raw)
         payload = self._index.get(name)
         if payload is None:
             return None
@@ -108,36 +113,35 @@ class ParseCache:
             self._used[name] = payload
         return document
 
+    def keep(self, file: str, name: bytes, payload: bytes) -> None:
+        """The entry a worker made for ``file`` as it parsed it (:func:`make_entry`)."""
+        if self.pack is not None:
+            self._kept[file] = name
+            self._used[name] = payload
+
     def put(self, documents: Iterable[LoadedDocument], secret: set[str]) -> None:
         """Write the pack anew with the entries of this run's documents, but the ``secret`` files'."""
         if self.pack is None:
             return
         for file in secret & self.hits.keys():  # a rule of the secrets scan changed since
             self._used.pop(self.hits[file], None)
+        for file in secret & self._kept.keys():
+            self._used.pop(self._kept[file], None)
         for document in documents:
-            positions = document.positions
-            if document.file in self.hits or document.file in secret or not document.text:
+            file = document.file
+            if file in self.hits or file in self._kept or file in secret or not document.text:
                 continue
-            if not isinstance(positions, PackedPositions):
-                continue  # pointers the packing could not tell apart: rare, parsed each time
-            pointers, places = positions.packed()
-            name = self._name(document.text.encode("utf-8"))
-            self._used[name] = marshal.dumps(
-                (name.hex(), document.data, pointers, places.tobytes())
-            )
+            name = entry_name(self.seed, document.text.encode("utf-8"))
+            payload = make_entry(name, document)
+            if payload is not None:  # else pointers the packing could not tell apart: rare
+                self._used[name] = payload
         index, self._index = self._index or {}, None
         # Rewritten when this run used other entries than the pack holds, or parsed one
         # anew that the pack holds but could not give back (a damaged record, mended).
         if self._used.keys() != index.keys() or len(self._used) > len(set(self.hits.values())):
             self._write()
         self._used = {}
-
-    def _name(self, raw: bytes) -> bytes:
-        """An entry's name: the digest of the parsing code and ``raw``."""
-        assert self._seed is not None
-        digest = self._seed.copy()
-        digest.update(raw)
-        return digest.digest()
+        self._kept = {}
 
     def _write(self) -> None:
         """Write the pack whole or not at all; nothing when the folder refuses."""
@@ -180,6 +184,32 @@ class ParseCache:
                         os.unlink(entry.path)
         except OSError:
             return  # another run prunes, or the folder went: nothing lost either way
+
+
+def entry_name(seed: bytes | None, raw: bytes) -> bytes:
+    """An entry's name: a digest of a file's bytes, keyed by the parsing code's digest."""
+    return hashlib.blake2b(raw, digest_size=_NAME, key=seed or b"").digest()
+
+
+def make_entry(name: bytes, document: LoadedDocument) -> bytes | None:
+    """What the cache keeps of ``document``: its data and packed positions, marshalled.
+
+    ``None`` when its positions are not packed (pointers the packing could not tell
+    apart): such a file is parsed each time.
+    """
+    positions = document.positions
+    if not isinstance(positions, PackedPositions):
+        return None
+    pointers, places = positions.packed()
+    return marshal.dumps((name.hex(), document.data, pointers, places.tobytes()))
+
+
+def open_entry(file: str, payload: bytes, text: str) -> LoadedDocument:
+    """The document of an entry this run made (:func:`make_entry`), with ``text`` as its text."""
+    _, data, pointers, places_bytes = marshal.loads(payload)
+    places = array("I")
+    places.frombytes(places_bytes)
+    return LoadedDocument(file, data, PackedPositions(pointers, places), text)
 
 
 def _read_pack(pack: Path) -> dict[bytes, memoryview]:
@@ -228,13 +258,13 @@ def _document(file: str, raw: bytes, name: str, kept: Any) -> LoadedDocument | N
     return LoadedDocument(file, data, PackedPositions(pointers, places), text)
 
 
-def _code_digest() -> hashlib.blake2b:
-    """A digest of the parsing code and its versions, to which each file's bytes are added."""
-    digest = hashlib.blake2b(digest_size=20)
+def _code_digest() -> bytes:
+    """A digest of the parsing code and its versions: the key each file's bytes are hashed with."""
+    digest = hashlib.blake2b(digest_size=_NAME)
     here = Path(__file__).parent
     for name in _PARSERS:
         digest.update((here / name).read_bytes())
     libyaml = yaml._yaml.get_version_string() if yaml.__with_libyaml__ else "none"
     versions = (sys.version, yaml.__version__, libyaml)
     digest.update("\0".join(versions).encode("utf-8"))
-    return digest
+    return digest.digest()

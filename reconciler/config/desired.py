@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.config.fleet import FleetUsers
+from reconciler.config.positions import lookup
 from reconciler.config.rules import Declarations, Declared, effective_user, partner_of
 from reconciler.cost import SeatPrices
 from reconciler.model import (
@@ -71,10 +72,17 @@ def _account(
 ) -> DesiredAccount:
     """One account's desired users: its own, then partner.users and leavers it does not declare."""
     data = block.data
+    declared = data.get("users") or ()
+    document = block.document
+    file = document.file
+    pointers = [f"{block.pointer}/users/{index}" for index in range(len(declared))]
     users: dict[str, DesiredUser] = {}
-    for index, user in enumerate(data.get("users") or ()):
-        desired = _user(user, profiles, block.location(f"/users/{index}"), values)
-        users[desired.key] = desired
+    # Every user's place in one pass over the file's positions, not one search each.
+    places = lookup(document.positions, pointers)
+    for user, pointer, place in zip(declared, pointers, places, strict=True):
+        line, col = (place[0], place[1]) if place is not None else document.locate(pointer)
+        desired = _user(user, profiles, Location.of(file, line, col, pointer), values)
+        users[user_key(desired.email)] = desired
     fleet.expand(int(data["id"]), users)
     return DesiredAccount(
         id=int(data["id"]),  # JSON Schema counts 4410021.0 as an integer too
@@ -105,21 +113,22 @@ def _user(
     if user.get("state") == "absent":
         return DesiredUser(email=email, state="absent", source=source)
     profile = profiles.get(user["profile"]) if "profile" in user else None
-    data = effective_user(user, profile)
+    # Only read: a user without a profile is its own effective user, not copied.
+    data = user if profile is None else effective_user(user, profile)
     access = data.get("access")
     teams = data.get("teams")
     permissions = data.get("permissions")
-    return DesiredUser(
-        email=email,
-        state="present",
-        access=values.access(access) if access is not None else None,
-        seat=data.get("seat"),
-        seat_confirmed=user.get("seat_confirmed"),
-        first_name=data.get("first_name"),
-        last_name=data.get("last_name"),
-        teams=values.teams(teams) if teams is not None else None,
-        permissions=values.permissions(permissions) if permissions is not None else None,
-        source=source,
+    return DesiredUser.of(
+        email,
+        "present",
+        values.access(access) if access is not None else None,
+        data.get("seat"),
+        user.get("seat_confirmed"),
+        data.get("first_name"),
+        data.get("last_name"),
+        values.teams(teams) if teams is not None else None,
+        values.permissions(permissions) if permissions is not None else None,
+        source,
     )
 
 

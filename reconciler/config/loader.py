@@ -17,6 +17,7 @@ raises for bad input except :func:`load_yaml_documents`, which raises one
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from reconciler.config.files import (
     read_bytes,
 )
 from reconciler.config.hints import syntax_message
+from reconciler.config.positions import Position
 from reconciler.config.scalars import yaml11_float, yaml11_int
 from reconciler.errors import ConfigError, Diagnostic
 
@@ -58,6 +60,10 @@ class _Loader(_Base):  # type: ignore[valid-type,misc]
     """
 
     _resolved: ClassVar[dict[str, str]] = {}
+
+    # Called for every node too; no path resolvers (asserted below): built-ins doing nothing.
+    descend_resolver = staticmethod(operator.is_)
+    ascend_resolver = staticmethod(tuple)
 
     def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> Any:
         # The C composer calls this for every node. Without path resolvers (a safe
@@ -102,10 +108,6 @@ _MERGE = _TAG + "merge"
 
 _TRUE = frozenset({"yes", "true", "on"})
 _Scalar = yaml.ScalarNode
-
-#: (line, column) of a value, then (line, column) of its key; both 1-based. For list
-#: items and the document root the "key" is the value itself.
-Position = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,12 @@ Parsing is almost all of the time it takes to check a large configuration
 file parses on its own, so a partner with a thousand account files parses on
 every core. Each worker reads and parses a slice of the files with the same
 :func:`~reconciler.config.loader.read_document` as the serial path and sends
-back what it gives: the document (data, positions packed by
-:mod:`.positions`, text) or its diagnostics.
+back what it gives: the document's entry for the parse cache (data and
+positions packed by :mod:`.positions`, marshalled: the parent loads it once
+and keeps the same bytes) or its diagnostics. A worker also runs the check it
+is given on each document (no secret in it, valid by the schema); a document
+it passes comes without its text, and later stages pass it by, having nothing
+to say of it. One that fails comes with its text, and is checked again here.
 Results come back in the order of the files, so every later stage, and so
 every message and plan, is byte for byte what the serial path gives.
 
@@ -39,9 +43,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from itertools import repeat
 from multiprocessing.connection import Connection
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
+from reconciler.config.cache import entry_name, make_entry, open_entry
 from reconciler.config.loader import LoadedDocument, read_document
 from reconciler.config.positions import pack_positions
 from reconciler.errors import Diagnostic
@@ -50,20 +56,45 @@ from reconciler.errors import Diagnostic
 SWITCH = "RECONCILER_PARALLEL_PARSE"
 #: Fewest files worth a pool: below this, starting processes costs more than it saves.
 MIN_FILES = 64
-#: Slices per worker: small enough that results stream back while others still parse,
-#: few enough that each carries enough work to pay for its round trip.
-SLICES_PER_WORKER = 4
+#: Each slice of files a worker is given is this share of the files left (per worker),
+#: down to :data:`MIN_SLICE` files: large slices first, few round trips; small ones
+#: last, so that the workers finish together and the results stream back meanwhile.
+SLICE_SHARE = 3
+MIN_SLICE = 8
 
-Parsed = tuple[LoadedDocument | None, list[Diagnostic]]
 T = TypeVar("T")
+#: What a worker checks a parsed document with: True when nothing is wrong with it.
+Check = Callable[[LoadedDocument], bool]
 
 
-def parse_files(files: Sequence[str]) -> list[Parsed]:
-    """Each file's document or diagnostics, in the order of ``files``."""
+class Parsed(NamedTuple):
+    """One file parsed: its document, or the diagnostics saying why there is none."""
+
+    document: LoadedDocument | None
+    problems: list[Diagnostic]
+    #: A worker's check found nothing wrong with the document (which has no text then).
+    checked: bool = False
+    #: The parse cache's entry for the document, made by a worker: its name and bytes.
+    entry: tuple[bytes, bytes] | None = None
+
+
+#: A worker's answer for a document it packed: the entry's name and bytes, the text
+#: (empty when checked) and whether it passed the check.
+_Sent = tuple[bytes, bytes, str, bool]
+
+
+def parse_files(
+    files: Sequence[str], seed: bytes | None = None, check: Check | None = None
+) -> list[Parsed]:
+    """Each file's document or diagnostics, in the order of ``files``.
+
+    Parsed in a pool, each document is also given to ``check`` there and comes with
+    its cache entry, named with ``seed`` (:func:`~reconciler.config.cache.entry_name`).
+    """
     workers = pool_size(len(files))
     if workers > 1:
         try:
-            return _parse_in_pool(files, workers)
+            return _parse_in_pool(files, workers, seed, check)
         except (BrokenProcessPool, OSError):
             pass  # no processes to be had here: parse serially
     return _parse_slice(list(files))
@@ -100,14 +131,17 @@ def fork_context() -> multiprocessing.context.ForkContext:
     return multiprocessing.get_context("fork")
 
 
-def start_worker(parent: int) -> None:
+def start_worker(parent: int | None) -> None:
     """A worker's start: no collector (nothing here makes cycles), and no life of its own.
 
     A worker waits on a pipe it holds both ends of, so it would wait for ever once
     its parent is killed (Ctrl-C twice, a CI timeout): on Linux the kernel ends it
-    with its parent; elsewhere a thread watches for the parent to go.
+    with its parent; elsewhere a thread watches for the parent to go. ``None``: the
+    parent is whatever started this process (a fork server, which ends with the
+    process that asked for the worker).
     """
     gc.disable()
+    parent = os.getppid() if parent is None else parent
     if sys.platform == "linux":
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -123,37 +157,74 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _parse_in_pool(files: Sequence[str], workers: int) -> list[Parsed]:
-    count = min(len(files), workers * SLICES_PER_WORKER)
-    size, extra = divmod(len(files), count)
-    slices: list[list[str]] = []
-    start = 0
-    for index in range(count):
-        end = start + size + (1 if index < extra else 0)
-        slices.append(list(files[start:end]))
-        start = end
+def _parse_in_pool(
+    files: Sequence[str], workers: int, seed: bytes | None, check: Check | None
+) -> list[Parsed]:
+    slices = slice_files(files, workers)
     method = start_method()
     context = fork_context() if method == "fork" else multiprocessing.get_context(method)
     if method == "forkserver":
-        context.set_forkserver_preload(["reconciler.config.loader"])
+        context.set_forkserver_preload(["reconciler.config"])  # the loader, and the checks
     parsed: list[Parsed] = []
+    parent = os.getpid() if method == "fork" else None
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=start_worker, initargs=(os.getpid(),)
+        workers, mp_context=context, initializer=start_worker, initargs=(parent,)
     ) as pool:
-        for results in pool.map(_parse_slice, slices):
-            parsed.extend(results)
+        answers = pool.map(_parse_to_send, slices, repeat(seed), repeat(check))
+        for names, sent in zip(slices, answers, strict=True):
+            for file, answer in zip(names, sent, strict=True):
+                if isinstance(answer, Parsed):
+                    parsed.append(answer)
+                else:
+                    name, payload, text, checked = answer
+                    document = open_entry(file, payload, text)
+                    parsed.append(Parsed(document, [], checked, (name, payload)))
     return parsed
 
 
+def slice_files(files: Sequence[str], workers: int) -> list[list[str]]:
+    """``files`` cut in order into the slices the workers take in turn, smaller and smaller."""
+    slices: list[list[str]] = []
+    start = 0
+    while start < len(files):
+        size = max(MIN_SLICE, -(-(len(files) - start) // (workers * SLICE_SHARE)))
+        slices.append(list(files[start : start + size]))
+        start += size
+    return slices
+
+
 def _parse_slice(files: list[str]) -> list[Parsed]:
-    """Runs in a worker (or here): read and parse each file, its positions packed."""
+    """Read and parse each file, its positions packed (here, or in a worker)."""
     parsed: list[Parsed] = []
     for file in files:
         document, problems = read_document(file)
         if document is not None:
             document = replace(document, positions=pack_positions(document.positions))
-        parsed.append((document, problems))
+        parsed.append(Parsed(document, problems))
     return parsed
+
+
+def _parse_to_send(
+    files: list[str], seed: bytes | None, check: Check | None
+) -> list[Parsed | _Sent]:
+    """In a worker: each file parsed and checked; a packed document sent as its cache entry."""
+    sent: list[Parsed | _Sent] = []
+    for parsed in _parse_slice(files):
+        document = parsed.document
+        if document is None:
+            sent.append(parsed)
+            continue
+        name = entry_name(seed, document.text.encode("utf-8")) if seed is not None else b""
+        payload = make_entry(name, document)
+        if payload is None:
+            sent.append(parsed)
+            continue
+        try:
+            checked = check is not None and check(document)
+        except Exception:
+            checked = False  # checked again in the parent, failing there as it would anyway
+        sent.append((name, payload, "" if checked else document.text, checked))
+    return sent
 
 
 def beside(work: Callable[[], T], files: int) -> Callable[[], T]:
