@@ -269,18 +269,6 @@ class Location:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 
-    @classmethod
-    def of(cls, file: str, line: int, col: int, pointer: str = "") -> Location:
-        """The same as the constructor (equal, same hash), made with one call, not four.
-
-        A frozen dataclass sets each field through ``object.__setattr__``; a large
-        configuration makes one location for every user.
-        """
-        location = object.__new__(cls)
-        fields = {"file": file, "line": line, "col": col, "pointer": pointer}
-        object.__setattr__(location, "__dict__", fields)
-        return location
-
 
 @dataclass(frozen=True)
 class DesiredUser:
@@ -297,38 +285,6 @@ class DesiredUser:
     teams: Teams | None = None
     permissions: Permissions | None = None
     source: Location | None = None
-
-    @classmethod
-    def of(
-        cls,
-        email: str,
-        state: str,
-        access: Access | None,
-        seat: str | None,
-        seat_confirmed: str | None,
-        first_name: str | None,
-        last_name: str | None,
-        teams: Teams | None,
-        permissions: Permissions | None,
-        source: Location | None,
-    ) -> DesiredUser:
-        """The same as the constructor (equal, same hash), every field given, made with
-        one call instead of ten ``object.__setattr__``: a config builds one for every user."""
-        user = object.__new__(cls)
-        fields = {
-            "email": email,
-            "state": state,
-            "access": access,
-            "seat": seat,
-            "seat_confirmed": seat_confirmed,
-            "first_name": first_name,
-            "last_name": last_name,
-            "teams": teams,
-            "permissions": permissions,
-            "source": source,
-        }
-        object.__setattr__(user, "__dict__", fields)
-        return user
 
     @property
     def key(self) -> str:

@@ -7,15 +7,11 @@ field-by-field start: the same values (equal, same hash, same repr) either way.
 
 from __future__ import annotations
 
-import dataclasses
-import pickle
 from pathlib import Path
-from typing import Any
 
 from reconciler.config import load_config
 from reconciler.config.loader import read_document
 from reconciler.config.positions import PackedPositions, lookup, pack_positions
-from reconciler.model import Access, DesiredUser, Location, Permissions, Teams
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,32 +42,3 @@ def test_a_config_built_from_packed_positions_places_each_user_where_it_is_writt
             if source.file == account.source.file:
                 assert (source.line, source.col) == document.locate(source.pointer)
                 assert source.pointer.startswith(account.source.pointer + "/users/")
-
-
-def test_made_users_and_locations_equal_those_the_constructors_make() -> None:
-    place = Location("accounts/acme.yaml", 12, 9, "/accounts/0/users/3")
-    made_place = Location.of("accounts/acme.yaml", 12, 9, "/accounts/0/users/3")
-    values = (
-        "Dana@Acme.example",
-        "present",
-        Access.parse({"role": "Marketing Manager"}),
-        "core",
-        None,
-        "Dana",
-        "Whitfield",
-        Teams.from_data({"primary": "Marketing", "secondary": ["Sales"]}),
-        Permissions.from_data({"add": ["reports.view"]}),
-        place,
-    )
-    names = [field.name for field in dataclasses.fields(DesiredUser)]
-    assert len(names) == len(values)  # a new field must be given to DesiredUser.of too
-    given: dict[str, Any] = dict(zip(names, values, strict=True))
-    user = DesiredUser(**given)
-    made = DesiredUser.of(*values[:-1], made_place)
-    for built, fast in ((place, made_place), (user, made)):
-        assert fast == built and hash(fast) == hash(built) and repr(fast) == repr(built)
-        assert vars(fast) == vars(built)
-        assert pickle.loads(pickle.dumps(fast)) == built
-        assert dataclasses.replace(fast) == built
-    assert made.key == "dana@acme.example" and str(made_place) == "accounts/acme.yaml:12:9"
-    assert [field.name for field in dataclasses.fields(Location)] == list(vars(made_place))

@@ -28,7 +28,7 @@ from reconciler.config.desired import build_config
 from reconciler.config.files import find_yaml_files
 from reconciler.config.fleet import check_fleet, check_prices
 from reconciler.config.loader import LoadedDocument
-from reconciler.config.pool import beside, parse_files
+from reconciler.config.pool import beside, give_back_heap, parse_files
 from reconciler.config.rules import (
     Declarations,
     check_lookalikes,
@@ -99,6 +99,7 @@ def _check(root: str, warn: bool) -> Validation:
     secrets = find_secrets(unchecked)
     diagnostics.extend(secrets.diagnostics)
     cache.put(documents, {diagnostic.file for diagnostic in secrets.diagnostics})
+    give_back_heap()  # the answers of the parse workers, and the cache's entries: freed
     # Nothing after the secrets reads a file's text: the documents are kept without it.
     documents = [
         replace(document, text="") if document.text else document for document in documents

@@ -81,7 +81,7 @@ def _account(
     places = lookup(document.positions, pointers)
     for user, pointer, place in zip(declared, pointers, places, strict=True):
         line, col = (place[0], place[1]) if place is not None else document.locate(pointer)
-        desired = _user(user, profiles, Location.of(file, line, col, pointer), values)
+        desired = _user(user, profiles, Location(file, line, col, pointer), values)
         users[user_key(desired.email)] = desired
     fleet.expand(int(data["id"]), users)
     return DesiredAccount(
@@ -118,17 +118,17 @@ def _user(
     access = data.get("access")
     teams = data.get("teams")
     permissions = data.get("permissions")
-    return DesiredUser.of(
-        email,
-        "present",
-        values.access(access) if access is not None else None,
-        data.get("seat"),
-        user.get("seat_confirmed"),
-        data.get("first_name"),
-        data.get("last_name"),
-        values.teams(teams) if teams is not None else None,
-        values.permissions(permissions) if permissions is not None else None,
-        source,
+    return DesiredUser(
+        email=email,
+        state="present",
+        access=values.access(access) if access is not None else None,
+        seat=data.get("seat"),
+        seat_confirmed=user.get("seat_confirmed"),
+        first_name=data.get("first_name"),
+        last_name=data.get("last_name"),
+        teams=values.teams(teams) if teams is not None else None,
+        permissions=values.permissions(permissions) if permissions is not None else None,
+        source=source,
     )
 
 

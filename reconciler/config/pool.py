@@ -131,6 +131,24 @@ def fork_context() -> multiprocessing.context.ForkContext:
     return multiprocessing.get_context("fork")
 
 
+def give_back_heap() -> None:
+    """Return to the system the C heap that the workers' answers took, where the C
+    library can (glibc).
+
+    Each file's answer is some kilobytes, a thousand files or more, from the C heap,
+    which Python's allocator of small objects does not reuse: once freed it would stay
+    in this process's memory for the rest of the run, and in every process forked from
+    it to plan (30 to 90 MB at 5,000 accounts).
+    """
+    if sys.platform != "linux":
+        return
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):  # another C library (musl): nothing to ask
+        return
+    trim(0)
+
+
 def start_worker(parent: int | None) -> None:
     """A worker's start: no collector (nothing here makes cycles), and no life of its own.
 
