@@ -7,11 +7,13 @@ import math
 import os
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from reconciler.collector import gc_paused
 from reconciler.config import check_config
 from reconciler.config.files import (
     MAX_FILE_BYTES,
@@ -352,6 +354,28 @@ def test_garbage_collector_is_restored(tmp_path: Path) -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_what_is_built_while_paused_is_not_young_after(tmp_path: Path) -> None:
+    """The collector, on again, does not walk what was built as young objects (it would,
+    in its next pass), and a cycle made meanwhile is still collected in a full pass."""
+    assert gc.isenabled()
+    with gc_paused():
+        built = [[n] for n in range(50_000)]
+        cycle: list[object] = []
+        cycle.append(cycle)
+        gone = weakref.ref(Cyclic(cycle))
+    assert gc.isenabled()
+    assert any(found is built for found in gc.get_objects(generation=2))
+    del cycle
+    gc.collect()
+    assert gone() is None
+
+
+class Cyclic:
+    def __init__(self, cycle: list[object]) -> None:
+        self.me = self
+        self.cycle = cycle
 
 
 # --- hostile files: only regular files inside the config root are read -----------------

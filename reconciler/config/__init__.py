@@ -16,7 +16,6 @@ hide the problems of the others.
 
 from __future__ import annotations
 
-import gc
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -80,13 +79,7 @@ def check_config(path: str | Path, *, warn: bool = True) -> Validation:
     # The collector would walk the ever-growing heap of small containers again and
     # again while the config is built; nothing here makes reference cycles.
     with gc_paused():
-        result = _check(os.path.normpath(str(path)), warn)
-        # What is left (the config) lives on: moved to the oldest generation in one step
-        # (freeze, then unfreeze), the collector's next pass does not walk its hundreds of
-        # thousands of objects only to find that out.
-        gc.freeze()
-        gc.unfreeze()
-    return result
+        return _check(os.path.normpath(str(path)), warn)
 
 
 def _check(root: str, warn: bool) -> Validation:
