@@ -31,7 +31,6 @@ import time
 from array import array
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -104,10 +103,10 @@ class ParseCache:
         if payload is None:
             return None
         try:
-            kept = marshal.loads(payload)
-        except (EOFError, ValueError, TypeError):
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
             return None
-        document = _document(file, raw, name.hex(), kept)
+        document = open_entry(file, name, payload, text)
         if document is not None:
             self.hits[file] = name
             self._used[name] = payload
@@ -204,14 +203,6 @@ def make_entry(name: bytes, document: LoadedDocument) -> bytes | None:
     return marshal.dumps((name.hex(), document.data, pointers, places.tobytes()))
 
 
-def open_entry(file: str, payload: bytes, text: str) -> LoadedDocument:
-    """The document of an entry this run made (:func:`make_entry`), with ``text`` as its text."""
-    _, data, pointers, places_bytes = marshal.loads(payload)
-    places = array("I")
-    places.frombytes(places_bytes)
-    return LoadedDocument(file, data, PackedPositions(pointers, places), text)
-
-
 def _read_pack(pack: Path) -> dict[bytes, memoryview]:
     """Each record's entry by its name, not unmarshalled; as far as the pack is whole."""
     try:
@@ -233,12 +224,19 @@ def _read_pack(pack: Path) -> dict[bytes, memoryview]:
     return index
 
 
-def _document(file: str, raw: bytes, name: str, kept: Any) -> LoadedDocument | None:
-    """The entry as a document; ``None`` when it is not what this code wrote under ``name``.
+def open_entry(
+    file: str, name: bytes, payload: bytes | memoryview, text: str
+) -> LoadedDocument | None:
+    """The document of an entry (:func:`make_entry`), with ``text`` as its text; ``None``
+    when the entry is not what this code wrote under ``name``.
 
     An entry holds its own name: one renamed or copied over another is not believed.
     """
-    if not (isinstance(kept, tuple) and len(kept) == 4 and kept[0] == name):
+    try:
+        kept = marshal.loads(payload)
+    except (EOFError, ValueError, TypeError):
+        return None
+    if not (isinstance(kept, tuple) and len(kept) == 4 and kept[0] == name.hex()):
         return None
     _, data, pointers, places_bytes = kept
     if not (
@@ -250,10 +248,6 @@ def _document(file: str, raw: bytes, name: str, kept: Any) -> LoadedDocument | N
         return None
     places.frombytes(places_bytes)
     if pointers.count("\0") != len(places) // 4 + 1:
-        return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
         return None
     return LoadedDocument(file, data, PackedPositions(pointers, places), text)
 

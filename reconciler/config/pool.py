@@ -193,9 +193,12 @@ def _parse_in_pool(
             for file, answer in zip(names, sent, strict=True):
                 if isinstance(answer, Parsed):
                     parsed.append(answer)
+                    continue
+                name, payload, text, checked = answer
+                document = open_entry(file, name, payload, text)
+                if document is None:  # not what the worker meant to send: parse it here
+                    parsed.extend(_parse_slice([file]))
                 else:
-                    name, payload, text, checked = answer
-                    document = open_entry(file, payload, text)
                     parsed.append(Parsed(document, [], checked, (name, payload)))
     return parsed
 
