@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -792,6 +793,28 @@ def test_fault_switches(store: Store, faults: Faults, expected: set[int]) -> Non
             assert answer.json()["policyName"] == "TEN_SECONDLY_ROLLING"
         if answer.status_code >= 500:
             hubspot_error(answer, answer.status_code, answer.json()["category"])
+
+
+def test_latency_is_the_time_to_an_answer_and_the_request_is_handled_meanwhile(
+    store: Store,
+) -> None:
+    """A burst of requests is answered together, as by HubSpot's many servers: the
+    request is handled (and logged) when it comes, its answer leaves ``latency`` later."""
+    answered: list[httpx.Response] = []
+    with served(store, faults=Faults(latency=3.0)) as server, client(server) as http:
+        asking = threading.Thread(target=lambda: answered.append(http.get(USERS)))
+        asking.start()
+        logged = []
+        for _ in range(200):  # up to 2 s, well before the answer is due
+            logged = server.api.requests()
+            if logged:
+                break
+            time.sleep(0.01)
+        waiting = not answered
+        asking.join()
+    assert [(r.path, r.status) for r in logged] == [(USERS, 200)]
+    assert waiting
+    assert [a.status_code for a in answered] == [200]
 
 
 def test_dropped_connections_get_no_answer_and_are_logged(

@@ -232,7 +232,7 @@ def _no_such_step(step_id: str, path: str, plan: Plan) -> NoReturn:
     "--latency",
     type=click.FloatRange(min=0),
     default=0.0,
-    help="Seconds added before every answer.",
+    help="Seconds from a request to its answer (the work done meanwhile).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault switches.")
 @click.option(

@@ -31,7 +31,8 @@ class Faults:
     answered 429 TEN_SECONDLY_ROLLING whatever the window holds. ``drop_rate``:
     the connection is closed without an answer, half of the time before the
     request is handled and half of the time after (the write happened, its
-    answer is lost). ``latency``: seconds added before every answer.
+    answer is lost). ``latency``: seconds from a request to its answer, the request
+    handled meanwhile (a burst is answered together, as by a server with many cores).
     ``methods``: only requests with these methods meet faults (empty: all);
     ``paths``: only requests to these paths (empty: all).
     """

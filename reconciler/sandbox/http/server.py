@@ -115,9 +115,9 @@ class SandboxAPI:
         if path.startswith(ADMIN_PREFIX):
             await self._admin(scope, receive, send)
             return
-        latency = self._faults.latency(method, path)
-        if latency > 0:
-            await asyncio.sleep(latency)
+        # An answer leaves ``latency`` after its request came, the work done meanwhile:
+        # a burst of requests is answered together, not one after the other.
+        due = asyncio.get_running_loop().time() + self._faults.latency(method, path)
         asked = target(path, scope["query_string"])
         bearer, lengths = _bearer_and_lengths(scope)
         token, tokens = self._tokens(bearer, asked)
@@ -137,6 +137,7 @@ class SandboxAPI:
         except ApiError as exc:
             answer = exc.answer()
             self._log.record(method, asked, tokens, answer.status, account)
+            await _until(due)
             await answer.send(send, headers)
             return
         drop = self._faults.drop(method, path)
@@ -148,12 +149,14 @@ class SandboxAPI:
                 return
         if drop is not None:
             self._log.record(method, asked, tokens, 0, account, dropped=True)
+            await _until(due)
             await drop_connection(send, receive)
             return
         assert handled is not None
         # Logged before the answer leaves, so a client that has its answer always finds
         # its request in the log.
         self._log.record(method, asked, tokens, handled.status, account)
+        await _until(due)
         await handled.send(send, headers)
 
     def _zone(self, account: int) -> ZoneInfo:
@@ -268,6 +271,13 @@ class SandboxAPI:
         if token is None:
             raise unauthenticated()
         return token
+
+
+async def _until(due: float) -> None:
+    """Wait for the event loop's clock to reach ``due``, if it has not."""
+    wait = due - asyncio.get_running_loop().time()
+    if wait > 0:
+        await asyncio.sleep(wait)
 
 
 def _bearer_and_lengths(scope: Scope) -> tuple[str | None, list[bytes]]:
