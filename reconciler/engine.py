@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import re
+import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
@@ -22,13 +23,13 @@ from reconciler.catalog import load_catalogue
 from reconciler.collector import gc_paused
 from reconciler.config.pool import fork_context, pool_size, start_method, start_worker
 from reconciler.digests import account_digest, plan_digest
+from reconciler.drift import drift_lines
 from reconciler.errors import PlanError, ProviderError, ReconcilerError
-from reconciler.model import AccountState, Config, DesiredAccount, ReadFailure, User, user_key
+from reconciler.model import AccountState, Config, DesiredAccount, ReadFailure
 from reconciler.plan import AccountPlan, Plan
 from reconciler.planner import build_plan, plan_read_account
 from reconciler.providers.base import Provider
 from reconciler.render import plural
-from reconciler.steps import StepType
 
 #: One account and what reading it gave.
 Read: TypeAlias = tuple[DesiredAccount, AccountState | ReadFailure]
@@ -154,7 +155,7 @@ def make_plan(
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Plan:
-    """Read, then plan, each account in turn, keeping only its plan.
+    """Read, then plan, each account, keeping only its plan.
 
     An account's current state is released as soon as it is planned, so memory
     follows the largest account rather than the whole fleet. The plan is the one
@@ -166,13 +167,58 @@ def make_plan(
     """
     accounts = select_accounts(config, account_ids, shard)
     with gc_paused():
-        account_plans = map_accounts(config, provider, accounts, plan_account_of, workers, progress)
+        account_plans = plan_accounts(config, provider, accounts, workers, progress)
     return Plan(
         tuple(account_plans),
         plan_digest(account_plans),
         config_digest(config),
         seat_prices=config.seat_prices,
     )
+
+
+def plan_accounts(
+    config: Config,
+    provider: Provider,
+    accounts: Sequence[DesiredAccount],
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[AccountPlan]:
+    """Each account read and planned, the plans in the accounts' order.
+
+    With threads, an account's thread goes on to its next account as soon as one is
+    read, and one thread beside them plans what they read: planning is Python work,
+    which threads take turns at, and a thread planning is a thread not reading.
+    Accounts held at once, being read or waiting to be planned: at most twice the
+    threads, so memory still follows the largest accounts.
+    """
+    threads = workers_for(provider, len(accounts), workers)
+    if threads <= 1 or _forks_for(config, provider, len(accounts), workers) > 1:
+        return map_accounts(config, provider, accounts, plan_account_of, workers, progress)
+    args = (config.partner, load_catalogue(), provider.capabilities, provider.name)
+    room = threading.BoundedSemaphore(2 * threads)
+
+    def plan(desired: DesiredAccount, current: AccountState | ReadFailure) -> AccountPlan:
+        try:
+            planned = plan_read_account(desired, current, *args)
+        finally:
+            room.release()
+        if progress is not None:
+            progress(1)
+        time.sleep(0)  # a thread with an answer waiting goes before the next plan
+        return planned
+
+    with ThreadPoolExecutor(1, thread_name_prefix="planner") as planner:
+
+        def read(account: DesiredAccount) -> Future[AccountPlan]:
+            room.acquire()
+            try:
+                desired, current = read_state(provider, account)
+            except BaseException:
+                room.release()
+                raise
+            return planner.submit(plan, desired, current)
+
+        return [planned.result() for planned in for_each(read, accounts, threads, "account")]
 
 
 def map_accounts(
@@ -325,72 +371,6 @@ def _comparable(account_plan: AccountPlan) -> dict[str, Any]:
     for step in data["steps"]:
         step.pop("source", None)
     return data
-
-
-def drift_lines(account_plan: AccountPlan, state: AccountState | ReadFailure) -> list[str]:
-    """What changed, for each user the plan touches, since the plan recorded ``before``."""
-    if isinstance(state, ReadFailure):
-        return [f"  {account_plan.name} ({account_plan.account}): {state.message}"]
-    lines = []
-    seen: set[str] = set()
-    for step in account_plan.steps:
-        if not step.user or step.type == StepType.REQUEST_ACCESS or user_key(step.user) in seen:
-            continue
-        # A user's first step records the user as it was; later ones, as the plan leaves it.
-        seen.add(user_key(step.user))
-        user = state.users.get(user_key(step.user))
-        before = dict(step.before) if step.before is not None else None
-        if user is None:
-            now = None
-        else:
-            data = _fields(user)
-            keys = before if before is not None else data
-            now = {k: data.get(k) for k in keys}
-        if now == before:
-            continue
-        if before is None:
-            what = "now exists"
-        elif now is None:
-            what = "no longer exists"
-        else:
-            what = "; ".join(describe_changes(before, now)) or "changed"
-        lines.append(f"  {account_plan.account} {step.user}: {what}")
-    return sorted(set(lines))
-
-
-def _fields(user: User) -> dict[str, Any]:
-    """Every field of a user, as steps record them (empty teams and permissions included)."""
-    return {
-        **user.to_data(),
-        "teams": user.teams.to_data(),
-        "permissions": user.permissions.to_data(),
-    }
-
-
-def describe_changes(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """Field by field, nested ones by path: ``teams.primary was 'Sales', is None``."""
-    from deepdiff import DeepDiff  # only a refused plan needs it
-
-    diff = DeepDiff(before, now, verbose_level=2, ignore_order=True)
-    changes: list[str] = []
-    for kind in ("values_changed", "type_changes"):
-        for path, change in diff.get(kind, {}).items():
-            changes.append(f"{_path(path)} was {change['old_value']!r}, is {change['new_value']!r}")
-    for kind, word in (
-        ("dictionary_item_added", "is now"),
-        ("iterable_item_added", "now has"),
-        ("dictionary_item_removed", "no longer has"),
-        ("iterable_item_removed", "no longer has"),
-    ):
-        for path, value in diff.get(kind, {}).items():
-            changes.append(f"{_path(path)} {word} {value!r}")
-    return sorted(changes)
-
-
-def _path(deepdiff_path: str) -> str:
-    """DeepDiff's ``root['teams']['primary']`` as ``teams.primary``."""
-    parts = re.findall(r"\[(?:'([^']*)'|(\d+))\]", deepdiff_path)
-    return ".".join(name or index for name, index in parts) or "value"
 
 
 def apply_plan(

@@ -15,16 +15,24 @@ import pty
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from reconciler import engine
 from reconciler.cli import main
 from reconciler.config.cache import SWITCH as CACHE_SWITCH
 from reconciler.config.pool import SWITCH, beside, start_method
 from reconciler.config.positions import PackedPositions, pack_positions
-from reconciler.engine import apply_plan, make_plan, open_provider
+from reconciler.engine import Read, apply_plan, make_plan, open_provider
+from reconciler.model import DesiredAccount
+from reconciler.plan import AccountPlan
+from reconciler.providers.base import Provider
+from reconciler.render.json import render_json
 from reconciler.render.report import report_lines
 from tests.served import FleetFiles, bulk_fleet, rich_fleet, serving, write_fleet
 
@@ -167,6 +175,47 @@ def test_apply_with_1_or_32_accounts_at_once_ends_the_same(
     one = _apply(write_fleet(make(), tmp_path / "one", monkeypatch), 1)
     many = _apply(write_fleet(make(), tmp_path / "many", monkeypatch), 32)
     assert many == one
+
+
+def test_plans_made_beside_the_reads_are_the_serial_plans_and_hold_few_accounts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With threads, one thread plans what the others read: the same plan, byte for byte,
+    as one thread reading and planning in turn; an account that cannot be read plans as
+    its error; progress counts every account; at most twice the threads' accounts held."""
+    files = write_fleet(bulk_fleet(40, 3), tmp_path / "fleet", monkeypatch)
+    held, most, lock = 0, 0, threading.Lock()
+    read_state, plan_read_account = engine.read_state, engine.plan_read_account
+
+    def reading(provider: Provider, account: DesiredAccount) -> Read:
+        nonlocal held, most
+        with lock:
+            held += 1
+            most = max(most, held)
+        return read_state(provider, account)
+
+    def planning(*args: Any) -> AccountPlan:
+        nonlocal held
+        time.sleep(0.02)  # planning far slower than reading: accounts wait for the planner
+        planned = plan_read_account(*args)
+        with lock:
+            held -= 1
+        return planned
+
+    with serving(files) as (server, _):
+        config = files.hubspot_config(server.url)
+        broken = config.accounts[7]
+        monkeypatch.delenv(broken.token_env or "")
+        with open_provider(config, 4) as provider:
+            serial = make_plan(config, provider, workers=1)
+            monkeypatch.setattr(engine, "read_state", reading)
+            monkeypatch.setattr(engine, "plan_read_account", planning)
+            counted: list[int] = []
+            beside = make_plan(config, provider, progress=counted.append)
+    assert render_json(beside) == render_json(serial)
+    assert [a.account for a in beside.accounts if a.error] == [broken.id]
+    assert sum(counted) == len(config.accounts) == 40
+    assert 4 < most <= 8
 
 
 def test_verbose_logs_each_request_and_no_secret(
