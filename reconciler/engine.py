@@ -194,12 +194,11 @@ def plan_accounts(
     threads = workers_for(provider, len(accounts), workers)
     if threads <= 1 or _forks_for(config, provider, len(accounts), workers) > 1:
         return map_accounts(config, provider, accounts, plan_account_of, workers, progress)
-    args = (config.partner, load_catalogue(), provider.capabilities, provider.name)
     room = threading.BoundedSemaphore(2 * threads)
 
     def plan(desired: DesiredAccount, current: AccountState | ReadFailure) -> AccountPlan:
         try:
-            planned = plan_read_account(desired, current, *args)
+            planned = plan_as_read(config, provider, desired, current)
         finally:
             room.release()
         if progress is not None:
@@ -252,7 +251,13 @@ def map_accounts(
 
 def plan_account_of(config: Config, provider: Provider, account: DesiredAccount) -> AccountPlan:
     """One account read and planned; its current state is not kept."""
-    desired, current = read_state(provider, account)
+    return plan_as_read(config, provider, *read_state(provider, account))
+
+
+def plan_as_read(
+    config: Config, provider: Provider, desired: DesiredAccount, current: AccountState | ReadFailure
+) -> AccountPlan:
+    """One account's plan from what reading it gave, with this config and provider."""
     args = (config.partner, load_catalogue(), provider.capabilities, provider.name)
     return plan_read_account(desired, current, *args)
 
