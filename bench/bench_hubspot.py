@@ -61,6 +61,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from reconciler.affinity import one_cpu  # noqa: E402
 from reconciler.apply import Status  # noqa: E402
 from reconciler.engine import apply_plan, make_plan  # noqa: E402
 from reconciler.providers.hubspot.provider import HubSpotProvider  # noqa: E402
@@ -228,8 +229,8 @@ def bare_client(url: str, requests: list[dict[str, Any]], parallelism: int) -> f
     Each account's requests, as the server logged them, sent in the same three
     chains the provider runs after the account details (token information then
     seats, the pages of users, permission sets then teams), ``parallelism``
-    accounts at once over kept-alive connections; the answers are read, not
-    decoded. What this takes over the floor is the server's and the machine's
+    accounts at once over kept-alive connections, on one CPU as the provider's
+    threads are; the answers are read, not decoded. What this takes over the floor is the server's and the machine's
     share of a wire plan's time, not the client's.
     """
     per_account: dict[int, list[Logged]] = defaultdict(list)
@@ -261,7 +262,12 @@ def bare_client(url: str, requests: list[dict[str, Any]], parallelism: int) -> f
         for request in requests:
             send(account, request)
 
-    with ThreadPoolExecutor(2 * parallelism) as sides, ThreadPoolExecutor(parallelism) as main:
+    # On one CPU, as the provider's threads are (reconciler/affinity.py): like with like.
+    with (
+        one_cpu(),
+        ThreadPoolExecutor(2 * parallelism) as sides,
+        ThreadPoolExecutor(parallelism) as main,
+    ):
 
         def read(account: int) -> None:
             details, *rest = per_account[account]

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
+from reconciler.affinity import one_cpu
 from reconciler.apply import AccountReport, ApplyReport, StepOutcome, apply_account
 from reconciler.catalog import load_catalogue
 from reconciler.collector import gc_paused
@@ -126,7 +127,7 @@ def for_each(
     """``action`` over ``items`` by ``workers`` threads (1: here, in order); results in order."""
     if workers <= 1:
         return [action(item) for item in items]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
+    with one_cpu(), ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
         return list(pool.map(action, items))
 
 
