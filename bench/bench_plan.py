@@ -226,21 +226,26 @@ def main() -> None:
     cold, warm = root.parent / "cache-cold", root.parent / "cache-warm"
     shutil.rmtree(warm, ignore_errors=True)
     subprocess.run(reconciler(warm, "validate", root), capture_output=True, check=True)
+    commands = {
+        "bare_parse": [sys.executable, "-c", BARE, str(root)],
+        # What a user runs: the console command, start-up and exit included,
+        # with an empty parse cache (filled on the way) and a filled one.
+        "plan_cold": reconciler(cold, "plan", root),
+        "plan_warm": reconciler(warm, "plan", root),
+        "validate_cold": reconciler(cold, "validate", root),
+        "validate_warm": reconciler(warm, "validate", root),
+    }
+    if not args.skip_naive:
+        # In the same rounds as the others, so that the machine's drift over the
+        # minutes it takes moves it and `plan` alike.
+        commands["naive"] = [sys.executable, "-c", NAIVE, str(root)]
     results: dict[str, object] = {
         "accounts": args.accounts,
         "users": args.users,
         "drift": args.drift,
         "repeat": args.repeat,
         **interleaved(
-            {
-                "bare_parse": [sys.executable, "-c", BARE, str(root)],
-                # What a user runs: the console command, start-up and exit included,
-                # with an empty parse cache (filled on the way) and a filled one.
-                "plan_cold": reconciler(cold, "plan", root),
-                "plan_warm": reconciler(warm, "plan", root),
-                "validate_cold": reconciler(cold, "validate", root),
-                "validate_warm": reconciler(warm, "validate", root),
-            },
+            commands,
             args.repeat,
             before={
                 "plan_cold": lambda: shutil.rmtree(cold, ignore_errors=True),
@@ -249,8 +254,6 @@ def main() -> None:
         ),
         "cpus": os.cpu_count(),
     }
-    if not args.skip_naive:
-        results["naive"] = measure("naive", [sys.executable, "-c", NAIVE, str(root)], args.repeat)
     ratios(results)
     main_size = f"{args.accounts}x{args.users}"
     peaks = {main_size: results["plan_cold"]["peak_mb"]}  # type: ignore[index]
