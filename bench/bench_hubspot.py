@@ -230,8 +230,9 @@ def bare_client(url: str, requests: list[dict[str, Any]], parallelism: int) -> f
     chains the provider runs after the account details (token information then
     seats, the pages of users, permission sets then teams), ``parallelism``
     accounts at once over kept-alive connections, on one CPU as the provider's
-    threads are; the answers are read, not decoded. What this takes over the floor is the server's and the machine's
-    share of a wire plan's time, not the client's.
+    threads are; the answers are read, not decoded. What this takes over the
+    floor is the server's and the machine's share of a wire plan's time, not the
+    client's.
     """
     per_account: dict[int, list[Logged]] = defaultdict(list)
     for request in requests:

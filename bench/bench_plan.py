@@ -9,7 +9,9 @@ In the same run, for comparison on the same files:
 every file parsed, and kept on the way), as on a fresh CI runner, and with the
 cache filled (``warm``), as on the next run on the same machine; the cache is
 in ``bench/out``, not the user's. Each variant runs in its own process
-(start-up included) and reports wall time and peak memory (cold). Peak memory is ``ru_maxrss`` of the processes the wrapper
+(start-up included) and reports wall time and peak memory (cold); with
+``--repeat N``, all of them, the naive way too, run in turn N times, and each
+reports its median. Peak memory is ``ru_maxrss`` of the processes the wrapper
 waited for: the largest single process, the command itself or one of the
 parse workers it started (a forked worker counts the pages it shares with its
 parent), never their sum. Then ``plan`` alone runs at each ``--memory`` size
