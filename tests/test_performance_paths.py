@@ -280,3 +280,19 @@ def test_progress_shows_at_a_terminal_only(corpus: Path, tmp_path: Path) -> None
     assert "reading accounts" not in _plan_at_terminal(config, env, "--quiet")
     piped = CliRunner().invoke(main, ["plan", str(config)])
     assert piped.exit_code == 0 and "reading accounts" not in piped.stderr
+
+
+def test_a_fleet_that_cannot_be_planned_is_summed_up_on_one_short_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = bulk_fleet(12, 1).write(tmp_path / "fleet")
+    for name in files.environment():  # no account's token: none can be read
+        monkeypatch.delenv(name, raising=False)
+    files.hubspot_config("http://127.0.0.1:9")
+    result = CliRunner().invoke(main, ["plan", str(files.hubspot)])
+    ids = [account["id"] for account in files.fleet.desired]
+    assert result.exit_code == 1
+    for account in ids:  # each with its reason, in the plan
+        assert f"({account}): error: cannot read current state: account {account}:" in result.stdout
+    named = ", ".join(str(account) for account in ids[:10])
+    assert result.stderr == f"error: 12 accounts cannot be planned: {named} and 2 more\n"

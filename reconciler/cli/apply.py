@@ -31,7 +31,7 @@ from reconciler.errors import ReconcilerError
 from reconciler.model import Config
 from reconciler.plan import Plan
 from reconciler.planfile import load_plan_file
-from reconciler.render import inert, plural
+from reconciler.render import inert, plural, some_ids
 from reconciler.render.report import report_lines
 
 DEFAULT_JOURNAL = ".reconciler/journal.jsonl"
@@ -170,7 +170,7 @@ def _apply_locked(
     for line in report_lines(report):
         click.echo(inert(line))
     if report.failed:
-        names = ", ".join(str(a.account) for a in report.failed)
+        names = some_ids([a.account for a in report.failed])
         click.echo(f"error: {plural(len(report.failed), 'account')} failed: {names}", err=True)
         sys.exit(EXIT_ERROR)
 

@@ -34,7 +34,7 @@ from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.importer import import_document, import_documents, init_documents
 from reconciler.model import AccountState, ReadFailure
 from reconciler.planfile import load_plan_file, write_plan_file
-from reconciler.render import plural
+from reconciler.render import plural, some_ids
 from reconciler.render.annotations import render_annotations
 from reconciler.steps import StepType
 
@@ -134,7 +134,8 @@ def plan_command(
     failed = [a for a in plan.accounts if a.error]
     if failed:
         click.echo(
-            f"error: {plural(len(failed), 'account')} cannot be planned: {', '.join(str(a.account) for a in failed)}",
+            f"error: {plural(len(failed), 'account')} cannot be planned:"
+            f" {some_ids([a.account for a in failed])}",
             err=True,
         )
         sys.exit(EXIT_ERROR)

@@ -71,6 +71,18 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+#: Accounts a one-line summary names before it counts the rest.
+NAMED_IN_SUMMARY = 10
+
+
+def some_ids(ids: Sequence[int]) -> str:
+    """'4410021, 4410022' and, past :data:`NAMED_IN_SUMMARY`, '... and 190 more': one
+    line, even when a whole fleet failed (each account's reason is in its own place)."""
+    shown = ", ".join(str(i) for i in ids[:NAMED_IN_SUMMARY])
+    rest = len(ids) - NAMED_IN_SUMMARY
+    return f"{shown} and {rest} more" if rest > 0 else shown
+
+
 def account_header(account: AccountPlan) -> str:
     """'Acme Corp (4410021): 5 steps (3 api, 2 manual)', '...: no changes' or
     '...: cannot be planned'."""
