@@ -7,7 +7,7 @@ across cores, and a thread woken on one core waits for the lock held on another.
 On one core the kernel runs them one after another, and the lock is free when a
 thread runs. Measured on two cores, planning 200 accounts through `sandbox
 serve` 50 ms late: 1.23-1.31x its floor on one CPU against 1.33-1.98x on both,
-with a third of the context switches and a tenth less CPU.
+with a third of the context switches and a sixth less CPU.
 
 Only where the system lets a process choose its CPUs (Linux); elsewhere, and with
 ``RECONCILER_ONE_CPU=0``, nothing changes. Every thread of the process gets its
