@@ -35,6 +35,8 @@ from pathlib import Path
 import yaml
 
 from reconciler.cachedir import user_cache
+from reconciler.config import fastparse
+from reconciler.config.fastparse import LazyPositions
 from reconciler.config.files import read_bytes
 from reconciler.config.loader import LoadedDocument
 from reconciler.config.positions import PackedPositions
@@ -47,7 +49,7 @@ DIRECTORY = "RECONCILER_CACHE_DIR"
 #: Entries not written for this long are removed.
 MAX_AGE_DAYS = 30
 #: The modules whose code decides what a parse gives.
-_PARSERS = ("loader.py", "positions.py", "scalars.py", "cache.py")
+_PARSERS = ("loader.py", "fastparse.py", "positions.py", "scalars.py", "cache.py")
 _SUFFIX = ".pack"
 _MAGIC = b"reconciler parse cache 1\n"
 #: Bytes in an entry's name (a blake2b digest).
@@ -193,14 +195,19 @@ def entry_name(seed: bytes | None, raw: bytes) -> bytes:
 def make_entry(name: bytes, document: LoadedDocument) -> bytes | None:
     """What the cache keeps of ``document``: its data and packed positions, marshalled.
 
+    Positions the fast parse found (:class:`~reconciler.config.fastparse.LazyPositions`)
+    are kept as they are, with the digest of the file's bytes (else empty).
     ``None`` when its positions are not packed (pointers the packing could not tell
     apart): such a file is parsed each time.
     """
     positions = document.positions
+    digest = b""
+    if isinstance(positions, LazyPositions):
+        _, digest, positions = positions.packed()
     if not isinstance(positions, PackedPositions):
         return None
     pointers, places = positions.packed()
-    return marshal.dumps((name.hex(), document.data, pointers, places.tobytes()))
+    return marshal.dumps((name.hex(), document.data, pointers, places.tobytes(), digest))
 
 
 def _read_pack(pack: Path) -> dict[bytes, memoryview]:
@@ -236,11 +243,14 @@ def open_entry(
         kept = marshal.loads(payload)
     except (EOFError, ValueError, TypeError):
         return None
-    if not (isinstance(kept, tuple) and len(kept) == 4 and kept[0] == name.hex()):
+    if not (isinstance(kept, tuple) and len(kept) == 5 and kept[0] == name.hex()):
         return None
-    _, data, pointers, places_bytes = kept
+    _, data, pointers, places_bytes, digest = kept
     if not (
-        isinstance(data, dict) and isinstance(pointers, str) and isinstance(places_bytes, bytes)
+        isinstance(data, dict)
+        and isinstance(pointers, str)
+        and isinstance(places_bytes, bytes)
+        and isinstance(digest, bytes)
     ):
         return None
     places = array("I")
@@ -249,7 +259,10 @@ def open_entry(
     places.frombytes(places_bytes)
     if pointers.count("\0") != len(places) // 4 + 1:
         return None
-    return LoadedDocument(file, data, PackedPositions(pointers, places), text)
+    packed = PackedPositions(pointers, places)
+    if digest:
+        return LoadedDocument(file, data, LazyPositions(file, digest, packed), text)
+    return LoadedDocument(file, data, packed, text)
 
 
 def _code_digest() -> bytes:
@@ -259,6 +272,6 @@ def _code_digest() -> bytes:
     for name in _PARSERS:
         digest.update((here / name).read_bytes())
     libyaml = yaml._yaml.get_version_string() if yaml.__with_libyaml__ else "none"
-    versions = (sys.version, yaml.__version__, libyaml)
+    versions = (sys.version, yaml.__version__, libyaml, fastparse.VERSION)
     digest.update("\0".join(versions).encode("utf-8"))
     return digest.digest()

@@ -4,7 +4,7 @@ Parsing is almost all of the time it takes to check a large configuration
 (composing the YAML and building data with a place for every value), and each
 file parses on its own, so a partner with a thousand account files parses on
 every core. Each worker reads and parses a slice of the files with the same
-:func:`~reconciler.config.loader.read_document` as the serial path and sends
+:func:`~reconciler.config.fastparse.read_document` as the serial path and sends
 back what it gives: the document's entry for the parse cache (data and
 positions packed by :mod:`.positions`, marshalled: the parent loads it once
 and keeps the same bytes) or its diagnostics. A worker also runs the check it
@@ -48,7 +48,8 @@ from multiprocessing.connection import Connection
 from typing import Any, NamedTuple, TypeVar
 
 from reconciler.config.cache import entry_name, make_entry, open_entry
-from reconciler.config.loader import LoadedDocument, read_document
+from reconciler.config.fastparse import read_document
+from reconciler.config.loader import LoadedDocument
 from reconciler.config.positions import pack_positions
 from reconciler.errors import Diagnostic
 

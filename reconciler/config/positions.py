@@ -75,6 +75,8 @@ class PackedPositions(Mapping[str, Position]):
         return found
 
     def __iter__(self) -> Iterator[str]:
+        if not self._places:  # "\0": no pointers, not one empty pointer
+            return iter(())
         return iter(self._pointers[1:-1].split(_SEPARATOR))
 
     def __len__(self) -> int:
@@ -89,9 +91,12 @@ class PackedPositions(Mapping[str, Position]):
 
 
 def lookup(positions: Mapping[str, Position], pointers: Sequence[str]) -> list[Position | None]:
-    """Each pointer's position (``None``: not recorded); in one pass when ``positions`` is packed."""
-    if isinstance(positions, PackedPositions):
-        return positions.lookup(pointers)
+    """Each pointer's position (``None``: not recorded); in one pass when ``positions`` is packed
+    (or another mapping with a ``lookup`` of its own, as the fast parse's)."""
+    many = getattr(positions, "lookup", None)
+    if many is not None:
+        found: list[Position | None] = many(pointers)
+        return found
     return [positions.get(pointer) for pointer in pointers]
 
 
@@ -101,8 +106,8 @@ def pack_positions(positions: Mapping[str, Position]) -> Mapping[str, Position]:
     A pointer may hold any character a YAML key can, the separator too (``"\\0"``
     written as an escape): then, and for no pointers at all, the dict stays a dict.
     """
-    if not positions or isinstance(positions, PackedPositions):
-        return positions
+    if not isinstance(positions, dict) or not positions:
+        return positions  # packed already, or nothing to pack, or read lazily (never counted)
     pointers = _SEPARATOR + _SEPARATOR.join(positions) + _SEPARATOR
     if pointers.count(_SEPARATOR) != len(positions) + 1:
         return positions
