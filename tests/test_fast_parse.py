@@ -13,6 +13,8 @@ from __future__ import annotations
 import pickle
 import random
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -271,3 +273,29 @@ def test_lazy_places_travel_and_are_kept_whole(tmp_path: Path) -> None:
     for positions in (sent, kept.positions):
         assert positions.packed()[2].items() == document.positions.packed()[2].items()
         assert dict(positions.items()) == dict(full.positions.items())
+
+
+#: Lines holding one of the words, in each place a word can be.
+SHAPES = ["a: {}\n", "- {}\n", "a: [{}]\n", "a: {{b: {}}}\n", "a: b\n  {}\n", "{}: a\n"]
+
+
+@pytest.mark.parametrize("word", yamltext.WORDS + yamltext.PLAIN + ["...", "a: b\n...", "-- a"])
+def test_each_word_in_each_shape_is_read_alike_or_declined(word: str) -> None:
+    for shape in SHAPES:
+        text = shape.format(word)
+        fast = fast_parse(text.encode("utf-8", "surrogatepass"), text, "config.yaml")
+        if fast is not None:
+            full, problems = parse_yaml(text.encode("utf-8", "surrogatepass"), "config.yaml")
+            assert full is not None, (text, problems)
+            assert repr(fast.data) == repr(full.data), text
+
+
+def test_a_text_nested_past_the_stack_is_left_to_the_full_parse(tmp_path: Path) -> None:
+    """yaml_rs 0.1.6 ends the process (SIGSEGV) on 20,000 nested lists on one line."""
+    script = (
+        "from reconciler.config.fastparse import fast_parse\n"
+        "text = 'a:\\n' + '- ' * 20_000 + 'x\\n'\n"
+        "print(fast_parse(text.encode(), text, 'deep.yaml'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert (done.returncode, done.stdout) == (0, "None\n")

@@ -4,15 +4,16 @@ Building libyaml's node tree for every file is most of what reading a large
 configuration costs (:mod:`.loader`). Most account files are written in a small,
 plain part of YAML: block mappings and lists, one value per line, short flow
 lists and mappings, quoted strings without escapes. For such a file,
-``yaml_rs`` (a parser in Rust) gives the data in a third of the time. Its data
+``yaml_rs`` (a parser in Rust) gives the data in a fraction of the time. Its data
 is used only when it is the data the full parse gives, which this module makes
 sure of in three steps, falling back to the full parse at the first doubt:
 
 1. every line of the text has one of the plain shapes above (:data:`_PLAIN`):
-   no anchors, aliases, tags, merge keys, block scalars, escapes, tabs,
-   directives, several documents, and no value that could span lines but a
-   plain one; numbers only as decimal integers without a leading zero;
-2. ``yaml_rs`` parses it (YAML 1.2; it refuses duplicate keys);
+   no anchors, aliases, tags, merge keys, block scalars, escapes, tabs or
+   directives, no value spanning lines but a plain one, and no scalar starting
+   with 0 but 0 itself (no octal, no 0.5); the text cannot nest deeper than a
+   parser's stack allows (past it ``yaml_rs`` crashes, as libyaml can);
+2. ``yaml_rs`` parses it into one mapping (YAML 1.2; it refuses duplicate keys);
 3. a walk of the data refuses whatever YAML 1.1, which the full parse reads,
    could have typed otherwise: a string like ``yes``, ``off`` or ``~`` (it may
    have been written bare), any key that is not a string, any float.
@@ -43,7 +44,7 @@ from typing import Any
 import yaml
 
 from reconciler.config.files import read_bytes
-from reconciler.config.loader import MAX_DEPTH, LoadedDocument, parse_yaml
+from reconciler.config.loader import MAX_DEPTH, LoadedDocument, may_nest_too_deep, parse_yaml
 from reconciler.config.positions import PackedPositions, Position, pack_positions
 from reconciler.errors import Diagnostic
 
@@ -122,6 +123,8 @@ def fast_parse(raw: bytes, text: str, file: str) -> LoadedDocument | None:
     """The document :func:`~reconciler.config.loader.parse_yaml` gives for ``text``, or ``None``
     when this path cannot promise the same (then the full parse decides, messages included)."""
     if _loads is None or _UNEQUAL.search(text) or not _PLAIN.fullmatch(text):
+        return None
+    if may_nest_too_deep(text):  # yaml_rs, like libyaml, can overflow the stack
         return None
     try:
         loaded = _loads(text, parse_datetime=False)

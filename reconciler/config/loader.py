@@ -208,7 +208,7 @@ def parse_yaml(raw: bytes, file: str) -> tuple[LoadedDocument | None, list[Diagn
         message = f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}"
         return None, [Diagnostic(file, line, col, "", message)]
     try:
-        if len(text) > _SAFE_COMPOSE_DEPTH and _depth_bound(text) > _SAFE_COMPOSE_DEPTH:
+        if may_nest_too_deep(text):
             too_deep = _scan_depth(text, file)
             if too_deep is not None:
                 return None, [too_deep]
@@ -423,6 +423,11 @@ def _offset_position(raw: bytes, offset: int) -> tuple[int, int]:
     line_start = before.rfind(b"\n") + 1
     column = len(before[line_start:].decode("utf-8", errors="replace"))
     return before.count(b"\n") + 1, column + 1
+
+
+def may_nest_too_deep(text: str) -> bool:
+    """Whether ``text`` could nest deeper than a parser in C (or Rust) is safe to read."""
+    return len(text) > _SAFE_COMPOSE_DEPTH and _depth_bound(text) > _SAFE_COMPOSE_DEPTH
 
 
 def _depth_bound(text: str) -> int:
