@@ -246,11 +246,17 @@ def test_users_not_scanned_are_placed_from_a_full_parse(tmp_path: Path) -> None:
     assert document.locate_key("/accounts/0/users") == (3, 5)
 
 
-def test_a_file_changed_since_it_was_read_is_placed_by_the_scan_alone(tmp_path: Path) -> None:
+def read_account(tmp_path: Path) -> tuple[Path, LoadedDocument]:
+    """An account file of one user, written and read by the fast parse."""
     path = tmp_path / "account.yaml"
     path.write_text("accounts:\n  - id: 1\n    users:\n      - email: a@x\n        seat: core\n")
     document, _ = read_document(str(path))
-    assert document is not None
+    assert document is not None and isinstance(document.positions, LazyPositions)
+    return path, document
+
+
+def test_a_file_changed_since_it_was_read_is_placed_by_the_scan_alone(tmp_path: Path) -> None:
+    path, document = read_account(tmp_path)
     path.write_text("# changed\n" + path.read_text())
     # Not the line the seat is on now, nor the one it was on: the user's, which was scanned.
     assert document.locate("/accounts/0/users/0/seat") == (4, 9)
@@ -258,10 +264,7 @@ def test_a_file_changed_since_it_was_read_is_placed_by_the_scan_alone(tmp_path: 
 
 def test_lazy_places_travel_and_are_kept_whole(tmp_path: Path) -> None:
     """Through a worker's pipe (pickle) and the parse cache, the same places, found the same way."""
-    path = tmp_path / "account.yaml"
-    path.write_text("accounts:\n  - id: 1\n    users:\n      - email: a@x\n        seat: core\n")
-    document, _ = read_document(str(path))
-    assert document is not None
+    path, document = read_account(tmp_path)
     full, _ = parse_yaml(path.read_bytes(), str(path))
     assert full is not None
     sent = pickle.loads(pickle.dumps(document.positions))

@@ -45,7 +45,7 @@ import yaml
 
 from reconciler.config.files import read_bytes
 from reconciler.config.loader import MAX_DEPTH, LoadedDocument, may_nest_too_deep, parse_yaml
-from reconciler.config.positions import PackedPositions, Position, pack_positions
+from reconciler.config.positions import PackedPositions, Places, Position, pack_positions
 from reconciler.errors import Diagnostic
 
 _loads: Callable[..., Any] | None
@@ -234,11 +234,9 @@ def _user_places(
     start, end = span
     users = account["users"]
     key = _USERS.match(text, start, end) or _key_pattern(col).search(text, start, end)
-    if key is None:
+    if not users or key is None:
         return
     items, _ = _block_list(text, key.end(), end, col, last=next(reversed(account)) == "users")
-    if not users:
-        return
     if _agree(text, items, users):
         for index, (item, content) in enumerate(items):
             line, item_col = lines.place(item, content)
@@ -335,7 +333,7 @@ def _digest(raw: bytes) -> bytes:
     return hashlib.blake2b(raw, digest_size=16).digest()
 
 
-class LazyPositions(Mapping[str, Position]):
+class LazyPositions(Places):
     """The places the scan found; any other is read from a full parse of the file when asked.
 
     The file is read again then, and used only if its bytes are those parsed (their
@@ -350,16 +348,6 @@ class LazyPositions(Mapping[str, Position]):
         self._digest = digest
         self._eager = eager
         self._full: Mapping[str, Position] | None = None
-
-    def __getitem__(self, pointer: str) -> Position:
-        found = self.get(pointer)
-        if found is None:
-            raise KeyError(pointer)
-        return found
-
-    def get(self, pointer: str, default: Position | None = None) -> Position | None:  # type: ignore[override]
-        found = self.lookup((pointer,))[0]
-        return default if found is None else found
 
     def lookup(self, pointers: Iterable[str]) -> list[Position | None]:
         """``get`` of each pointer; a full parse only for a pointer the scan did not place."""

@@ -27,16 +27,14 @@ Position = tuple[int, int, int, int]
 _SEPARATOR = "\0"
 
 
-class PackedPositions(Mapping[str, Position]):
-    """A read-only pointer → :data:`Position` mapping, packed; equal to the dict it packs."""
+class Places(Mapping[str, Position]):
+    """A read-only pointer → :data:`Position` mapping that looks up many pointers at once."""
 
-    __slots__ = ("_hint", "_places", "_pointers")
+    __slots__ = ()
 
-    def __init__(self, pointers: str, places: array[int]) -> None:
-        self._pointers = pointers
-        self._places = places
-        #: Where the last lookup was found, and its index (one tuple: replaced at once).
-        self._hint = (0, 0)
+    def lookup(self, pointers: Iterable[str]) -> list[Position | None]:
+        """``get`` of each pointer, in one call."""
+        raise NotImplementedError
 
     def __getitem__(self, pointer: str) -> Position:
         found = self.get(pointer)
@@ -47,6 +45,18 @@ class PackedPositions(Mapping[str, Position]):
     def get(self, pointer: str, default: Position | None = None) -> Position | None:  # type: ignore[override]
         found = self.lookup((pointer,))[0]
         return default if found is None else found
+
+
+class PackedPositions(Places):
+    """Places packed: equal to the dict they pack."""
+
+    __slots__ = ("_hint", "_places", "_pointers")
+
+    def __init__(self, pointers: str, places: array[int]) -> None:
+        self._pointers = pointers
+        self._places = places
+        #: Where the last lookup was found, and its index (one tuple: replaced at once).
+        self._hint = (0, 0)
 
     def lookup(self, pointers: Iterable[str]) -> list[Position | None]:
         """``get`` of each pointer, in one call: the loop of a file's users stays here."""
@@ -92,11 +102,9 @@ class PackedPositions(Mapping[str, Position]):
 
 def lookup(positions: Mapping[str, Position], pointers: Sequence[str]) -> list[Position | None]:
     """Each pointer's position (``None``: not recorded); in one pass when ``positions`` is packed
-    (or another mapping with a ``lookup`` of its own, as the fast parse's)."""
-    many = getattr(positions, "lookup", None)
-    if many is not None:
-        found: list[Position | None] = many(pointers)
-        return found
+    (or another :class:`Places`, as the fast parse's)."""
+    if isinstance(positions, Places):
+        return positions.lookup(pointers)
     return [positions.get(pointer) for pointer in pointers]
 
 
