@@ -165,6 +165,9 @@ def _mapping(mapping: dict[Any, Any], depth: int) -> dict[str, Any]:
 
 
 def _list(items: list[Any], depth: int) -> list[Any]:
+    """``items`` checked as :func:`_mapping` checks values: the same tests, written out in
+    both, because the walk visits every value of every file and a call for each is a cost
+    it need not pay."""
     if depth >= MAX_DEPTH:
         raise _Unequal
     result: list[Any] = []
